@@ -1,0 +1,189 @@
+"""Value checkers for record fields.
+
+Each checker takes (value, field name) and raises RecordError naming the field
+when the value is bad; `schema` maps every record field to one of them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from leaderboard.errors import RecordError
+
+Checker = Callable[[Any, str], None]
+
+RECIPES: frozenset[str] = frozenset({"smoke", "quick", "standard", "gpu"})
+MAX_SAMPLES = 20
+SAMPLE_KEYS: frozenset[str] = frozenset({"id", "prediction", "reference"})
+DEVICE_KEYS: frozenset[str] = frozenset({"kind", "count", "name"})
+
+TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def type_name(value: object) -> str:
+    """The type's name of `value`, for messages."""
+    return type(value).__name__
+
+
+def check_str(value: Any, field: str) -> None:
+    """Any string."""
+    if not isinstance(value, str):
+        raise RecordError(f"must be a string, got {type_name(value)}", field=field)
+
+
+def check_name(value: Any, field: str) -> None:
+    """A string that is not blank."""
+    check_str(value, field)
+    if not value.strip():
+        raise RecordError("must be a non-empty string", field=field)
+
+
+def check_record_id(value: Any, field: str) -> None:
+    """A non-empty string without whitespace."""
+    check_name(value, field)
+    if any(ch.isspace() for ch in value):
+        raise RecordError(f"must not contain whitespace, got {value!r}", field=field)
+
+
+def check_task_name(value: Any, field: str = "task") -> None:
+    """Check that a task name is a non-empty string usable as a file name."""
+    check_str(value, field)
+    if not TASK_NAME.fullmatch(value):
+        raise RecordError(
+            f"must match {TASK_NAME.pattern} (it names the records file), got {value!r}",
+            field=field,
+        )
+
+
+def check_hex(value: Any, field: str) -> None:
+    """A non-empty lowercase hexadecimal string."""
+    check_str(value, field)
+    if not _HEX.fullmatch(value):
+        raise RecordError(f"must be lowercase hexadecimal, got {value!r}", field=field)
+
+
+def check_recipe(value: Any, field: str) -> None:
+    """One of RECIPES."""
+    check_str(value, field)
+    if value not in RECIPES:
+        raise RecordError(f"must be one of {sorted(RECIPES)}, got {value!r}", field=field)
+
+
+def check_bool(value: Any, field: str) -> None:
+    """A real bool (not 0/1)."""
+    if not isinstance(value, bool):
+        raise RecordError(f"must be a boolean, got {type_name(value)}", field=field)
+
+
+def check_int(value: Any, field: str) -> None:
+    """An int (a bool is refused)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RecordError(f"must be an integer, got {type_name(value)}", field=field)
+
+
+def int_at_least(minimum: int) -> Checker:
+    """A checker for an int >= `minimum`."""
+    def check(value: Any, field: str) -> None:
+        check_int(value, field)
+        if value < minimum:
+            raise RecordError(f"must be >= {minimum}, got {value}", field=field)
+
+    return check
+
+
+def check_finite(value: Any, field: str) -> None:
+    """A finite int or float (a bool is refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecordError(f"must be a number, got {type_name(value)}", field=field)
+    if not math.isfinite(value):
+        raise RecordError(f"must be a finite number, got {value}", field=field)
+
+
+def check_nonneg_float(value: Any, field: str) -> None:
+    """A finite number >= 0."""
+    check_finite(value, field)
+    if value < 0:
+        raise RecordError(f"must be >= 0, got {value}", field=field)
+
+
+def check_dict(value: Any, field: str) -> None:
+    """A dict."""
+    if not isinstance(value, dict):
+        raise RecordError(f"must be an object (dict), got {type_name(value)}", field=field)
+
+
+def check_metrics(value: Any, field: str) -> None:
+    """A non-empty dict of metric name -> finite number."""
+    check_dict(value, field)
+    if not value:
+        raise RecordError("must not be empty", field=field)
+    for key, number in value.items():
+        check_name(key, f"{field} key")
+        check_finite(number, f"{field}.{key}")
+
+
+def check_versions(value: Any, field: str) -> None:
+    """A dict of package name -> version string."""
+    check_dict(value, field)
+    for key, version in value.items():
+        check_name(key, f"{field} key")
+        check_str(version, f"{field}.{key}")
+
+
+def check_exact_keys(value: dict[str, Any], allowed: frozenset[str], field: str) -> None:
+    """Exactly the keys `allowed`: no unknown key, none missing."""
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise RecordError(f"unknown key {unknown[0]!r}", field=f"{field}.{unknown[0]}")
+    missing = sorted(allowed - set(value))
+    if missing:
+        raise RecordError("missing required key", field=f"{field}.{missing[0]}")
+
+
+def check_device(value: Any, field: str) -> None:
+    """{'kind': str, 'count': int >= 1, 'name': str}."""
+    check_dict(value, field)
+    check_exact_keys(value, DEVICE_KEYS, field)
+    check_name(value["kind"], f"{field}.kind")
+    int_at_least(1)(value["count"], f"{field}.count")
+    check_str(value["name"], f"{field}.name")
+
+
+def check_created_at(value: Any, field: str) -> None:
+    """An ISO-8601 UTC date-time ending in 'Z'."""
+    check_str(value, field)
+    problem = f"must be an ISO-8601 UTC timestamp ending in 'Z', got {value!r}"
+    if not value.endswith("Z") or "T" not in value:
+        raise RecordError(problem, field=field)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise RecordError(problem, field=field) from None
+    if parsed.utcoffset() != timedelta(0):
+        raise RecordError(problem, field=field)
+
+
+def optional(check: Checker) -> Checker:
+    """A checker that also accepts None."""
+    def check_or_none(value: Any, field: str) -> None:
+        if value is not None:
+            check(value, field)
+
+    return check_or_none
+
+
+def check_samples(value: Any, field: str) -> None:
+    """A list of at most MAX_SAMPLES {'id', 'prediction', 'reference'} dicts."""
+    if not isinstance(value, list):
+        raise RecordError(f"must be a list, got {type_name(value)}", field=field)
+    if len(value) > MAX_SAMPLES:
+        raise RecordError(f"at most {MAX_SAMPLES} samples, got {len(value)}", field=field)
+    for index, sample in enumerate(value):
+        check_dict(sample, f"{field}[{index}]")
+        check_exact_keys(sample, SAMPLE_KEYS, f"{field}[{index}]")
+

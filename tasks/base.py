@@ -1,0 +1,214 @@
+"""The task contract shared by every task.
+
+A task is one file with the same five names:
+
+* ``Config``     – a frozen dataclass: data source, model preset, optimisation (``Optim``);
+* presets        – ``tiny()`` (tests, the ``smoke`` recipe), ``quick()``, ``standard()``, ``gpu()``;
+* ``DataModule`` – a ``TaskDataModule``: builds the splits, the tokenizer and the collate function;
+* ``Module``     – a ``TaskModule``: writes ``step(batch, stage)`` and the metrics;
+* ``SPEC``       – a ``TaskSpec``: name, version, benchmarks, primary metric and its direction.
+
+Every batch uses one vocabulary, ``BATCH_KEYS``: ``image`` (B, C, H, W) float, ``audio`` (B, M, F) log-mel,
+``audio_mask`` (B, F) bool, ``text`` (B, T) long, ``text_mask`` (B, T) bool, ``target`` (B, T') long,
+``target_mask`` (B, T') bool, ``label`` (B,) long, ``reference`` list[str] or list[list[str]], ``id`` list[str].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader
+
+BATCH_KEYS = frozenset(
+    {"image", "audio", "audio_mask", "text", "text_mask", "target", "target_mask", "label", "reference", "id"}
+)
+RECIPES = ("smoke", "quick", "standard", "gpu")
+STAGES = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What the harness and the leaderboard need to know about a task."""
+
+    name: str
+    version: str
+    description: str
+    benchmarks: tuple[str, ...]  # the first one is the built-in (generated) benchmark
+    primary_metric: str
+    higher_is_better: bool
+    metrics: tuple[str, ...]
+    models: tuple[str, ...] = ("zoo",)  # "zoo" is the shared backbone; others are reference models
+
+
+@dataclass(frozen=True)
+class Optim:
+    """Optimisation settings shared by every task: AdamW, linear warm-up, cosine decay to 10%."""
+
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1
+    batch_size: int = 64
+    max_epochs: int = 3
+    max_steps: int = -1  # -1: run max_epochs
+    grad_clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "batch_size"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"optim.{name} must be positive, got {getattr(self, name)!r}")
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            raise ValueError(f"optim.warmup_fraction must be in [0, 1), got {self.warmup_fraction!r}")
+        if self.max_epochs < 1 and self.max_steps < 1:
+            raise ValueError("optim.max_epochs or optim.max_steps must be at least 1")
+
+
+def config_to_dict(config: Any) -> dict:
+    """A task Config (nested frozen dataclasses) as a JSON-serialisable dict."""
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
+    """Rebuild a task Config from ``config_to_dict`` output; unknown fields raise ``ValueError``."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown config field(s) for {cls.__name__}: {', '.join(unknown)}")
+    values = dict(data)
+    if isinstance(values.get("optim"), Mapping):
+        values["optim"] = config_from_dict(Optim, values["optim"])
+    return cls(**values)
+
+
+def check_batch(batch: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` if a batch uses a key outside the shared vocabulary."""
+    unknown = sorted(set(batch) - BATCH_KEYS)
+    if unknown:
+        raise ValueError(f"batch has keys outside the shared vocabulary: {', '.join(unknown)}")
+
+
+class TaskModule(pl.LightningModule):
+    """Base LightningModule: subclasses write ``step(batch, stage) -> loss`` and ``compute_metrics``.
+
+    Training, validation and test hooks all route to ``step``; evaluation metrics are accumulated
+    by the subclass (torchmetrics, synchronised across processes) and logged at epoch end.
+    """
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config
+
+    def step(self, batch: Mapping[str, Any], stage: str) -> torch.Tensor:
+        raise NotImplementedError
+
+    def compute_metrics(self, stage: str) -> dict[str, float]:
+        """Metrics accumulated over the ``stage`` epoch; resets the accumulators."""
+        raise NotImplementedError
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self.step(batch, "train")
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"non-finite training loss {loss.item()} at step {self.global_step}, batch {batch_idx}"
+                f" (ids {list(batch.get('id', []))[:4]}...)"
+            )
+        self.log("train/loss", loss, prog_bar=True, batch_size=_batch_size(batch))
+        return loss
+
+    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        self.step(batch, "val")
+
+    def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        self.step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test")
+
+    def _log_metrics(self, stage: str) -> None:
+        for name, value in self.compute_metrics(stage).items():
+            self.log(f"{stage}/{name}", float(value), prog_bar=(stage == "val"), sync_dist=False)
+
+    def configure_optimizers(self) -> Any:
+        optim: Optim = self.config.optim
+        decay, no_decay = [], []
+        for name, param in self.named_parameters():
+            if not param.requires_grad:
+                continue
+            (no_decay if param.ndim < 2 or "norm" in name or "bias" in name else decay).append(param)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=optim.lr,
+        )
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, optim.warmup_fraction))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def warmup_cosine(total_steps: int, warmup_fraction: float, floor: float = 0.1) -> Callable[[int], float]:
+    """LR multiplier: linear warm-up over ``warmup_fraction`` of the steps, then cosine down to ``floor``."""
+    warmup = max(1, int(total_steps * warmup_fraction))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def _batch_size(batch: Mapping[str, Any]) -> int:
+    for key in ("label", "text", "image", "audio", "target"):
+        if key in batch and hasattr(batch[key], "shape"):
+            return int(batch[key].shape[0])
+    return len(batch.get("id", [])) or 1
+
+
+class TaskDataModule(pl.LightningDataModule):
+    """Base DataModule: subclasses fill ``self.splits`` (stage → sequence of examples) in ``setup``
+    and implement ``collate``. Loaders are deterministic: the shuffle generator is seeded."""
+
+    def __init__(self, batch_size: int, seed: int = 0, num_workers: int = 0) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.seed = seed
+        self.num_workers = num_workers
+        self.splits: dict[str, Any] = {}
+
+    def collate(self, examples: list[dict]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def module_kwargs(self) -> dict[str, Any]:
+        """Extra keyword arguments the task's ``Module`` needs from the data (label sets, vocabularies)."""
+        return {}
+
+    def _loader(self, stage: str, shuffle: bool) -> DataLoader:
+        if stage not in self.splits:
+            raise RuntimeError(f"DataModule.setup() has not built the {stage!r} split")
+        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        return DataLoader(
+            self.splits[stage],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            collate_fn=self.collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

@@ -1,0 +1,76 @@
+"""Data plumbing shared by the tasks: the cache folder, fingerprints, generated sets cached as Arrow.
+
+Generated benchmarks are written once through Hugging Face ``datasets`` and reloaded from disk,
+keyed by a fingerprint of (generator name, generator version, seed, sizes). Real datasets are
+fingerprinted by the content of their source files, so a record names exactly the data it saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import datasets
+
+datasets.disable_progress_bars()
+
+
+def cache_dir() -> Path:
+    """Root of the zoo's caches: ``$ZOO_CACHE`` or ``~/.cache/zoo``."""
+    return Path(os.environ.get("ZOO_CACHE", Path.home() / ".cache" / "zoo"))
+
+
+def fingerprint_params(**params: object) -> str:
+    """Stable hex digest of JSON-serialisable parameters (key order does not matter)."""
+    text = json.dumps(params, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def fingerprint_files(paths: Iterable[Path]) -> str:
+    """Hex digest over the names and contents of ``paths`` (sorted), read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(p) for p in paths):
+        digest.update(path.name.encode() + b"\0")
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def cached_generated(
+    name: str, fingerprint: str, build: Callable[[], dict[str, list[dict]]]
+) -> datasets.DatasetDict:
+    """Load a generated ``DatasetDict`` from the cache, or ``build()`` it and save it atomically.
+
+    ``build`` returns split name → list of row dicts. A half-written cache entry is never visible:
+    the set is saved to a temporary folder and renamed into place.
+    """
+    target = cache_dir() / "datasets" / f"{name}-{fingerprint}"
+    if (target / "dataset_dict.json").exists():
+        return datasets.load_from_disk(str(target))
+    rows = build()
+    built = datasets.DatasetDict({split: datasets.Dataset.from_list(items) for split, items in rows.items()})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        built.save_to_disk(str(tmp))
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process won the race: use its copy
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return datasets.load_from_disk(str(target))
+
+
+def require_file(path: Path, what: str) -> Path:
+    """Return ``path`` if it is a file, else raise ``FileNotFoundError`` naming it and what it should be."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing ({what})")
+    return path

@@ -1,0 +1,239 @@
+"""Sentiment classification: text → label (negative / positive).
+
+* Input: ``text`` (B, T) token ids with ``text_mask``; output: ``label`` (B,) logits over 2 classes.
+* Built-in benchmark ``reviews``: a generated compositional review corpus (negation scope,
+  intensifiers, contrastive clauses; ``tasks/sentiment_corpus.py``), deterministic, cached as Arrow.
+* Real benchmark ``sst2``: a local GLUE-layout folder (``train.tsv``, ``dev.tsv``; dev is the test split)
+  or the hub id ``hub:stanfordnlp/sst2`` when online.
+* Models: the shared backbone (``arch="zoo"``) or the reference BiLSTM (``arch="bilstm"``).
+* Primary metric: accuracy, higher is better; also macro-F1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+import zoo
+from tasks import sentiment_corpus
+from tasks.base import Optim, TaskDataModule, TaskModule, TaskSpec
+from tasks.data import cached_generated, fingerprint_files, fingerprint_params, require_file
+from tasks.reference import BiLSTMClassifier
+
+SPEC = TaskSpec(
+    name="sentiment",
+    version="1",
+    description="text → sentiment label (accuracy, macro-F1)",
+    benchmarks=("reviews", "sst2"),
+    primary_metric="accuracy",
+    higher_is_better=True,
+    metrics=("accuracy", "macro_f1"),
+    models=("zoo", "bilstm"),
+)
+LABELS = ("negative", "positive")
+REVIEWS_SIZES = {"train": 8000, "val": 1000, "test": 2000}
+REVIEWS_SEED = 20261129  # the data seed: fixed, independent of the training seed
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a sentiment run depends on (saved in checkpoints and records)."""
+
+    benchmark: str = "reviews"
+    data_dir: str | None = None  # sst2: a GLUE SST-2 folder, or "hub:stanfordnlp/sst2"
+    arch: str = "zoo"  # "zoo" (shared backbone) or "bilstm" (reference model)
+    preset: str = "small"
+    model: dict = field(default_factory=dict)  # zoo.ModelConfig overrides, e.g. {"dropout": 0.2}
+    tokenizer: str = "word"  # "word" (vocabulary of the train split), "byte" or "bpe"
+    max_length: int = 64
+    val_size: int = 1000  # held out of train (seeded) when the source has no validation split
+    optim: Optim = Optim()
+
+    def __post_init__(self) -> None:
+        if self.benchmark not in SPEC.benchmarks:
+            raise ValueError(f"benchmark: unknown {self.benchmark!r}; known: {', '.join(SPEC.benchmarks)}")
+        if self.arch not in ("zoo", "bilstm"):
+            raise ValueError(f"arch: must be 'zoo' or 'bilstm', got {self.arch!r}")
+        if self.tokenizer not in ("word", "byte", "bpe"):
+            raise ValueError(f"tokenizer: must be 'word', 'byte' or 'bpe', got {self.tokenizer!r}")
+        if self.max_length < 2:
+            raise ValueError(f"max_length: must be at least 2, got {self.max_length}")
+
+
+# ---------------------------------------------------------------- presets (recipes)
+def tiny(benchmark: str = "reviews", arch: str = "zoo") -> Config:
+    """Seconds on a CPU: the tests' and the ``smoke`` recipe's preset."""
+    return Config(benchmark=benchmark, arch=arch, preset="tiny", model={"num_encoder_layers": 1},
+                  optim=Optim(lr=3e-3, batch_size=32, max_epochs=1, max_steps=20))
+
+
+def quick(benchmark: str = "reviews", arch: str = "zoo") -> Config:
+    """About a minute on a 2-core CPU; clearly learns."""
+    return Config(benchmark=benchmark, arch=arch, preset="small",
+                  model={"width": 128, "num_encoder_layers": 2, "num_heads": 4},
+                  optim=Optim(lr=2e-3, batch_size=64, max_epochs=3, max_steps=400))
+
+
+def standard(benchmark: str = "reviews", arch: str = "zoo") -> Config:
+    """The leaderboard recipe on CPU (at most about 20 minutes per seed on 2 cores)."""
+    return Config(benchmark=benchmark, arch=arch, preset="small",
+                  model={"width": 128, "num_encoder_layers": 2, "num_heads": 4, "dropout": 0.2},
+                  optim=Optim(lr=1e-3, batch_size=64, max_epochs=3))
+
+
+def gpu(benchmark: str = "reviews", arch: str = "zoo") -> Config:
+    """Larger preset and longer schedule for a GPU (bf16-mixed)."""
+    return Config(benchmark=benchmark, arch=arch, preset="base", max_length=128,
+                  optim=Optim(lr=3e-4, batch_size=128, max_epochs=10))
+
+
+PRESETS = {"smoke": tiny, "quick": quick, "standard": standard, "gpu": gpu}
+
+
+# ---------------------------------------------------------------- data
+def _generate_reviews() -> dict[str, list[dict]]:
+    rows: dict[str, list[dict]] = {}
+    seen: set[str] = set()
+    for offset, (split, size) in enumerate(REVIEWS_SIZES.items()):
+        candidates = sentiment_corpus.generate_reviews(size * 2, seed=REVIEWS_SEED + offset)
+        fresh = [r for r in candidates if r["text"] not in seen][:size]  # splits never share a text
+        seen.update(r["text"] for r in fresh)
+        rows[split] = [{"id": f"{split}-{i}", "text": r["text"], "label": r["label"]} for i, r in enumerate(fresh)]
+    return rows
+
+
+def read_glue_tsv(path: Path) -> list[dict]:
+    """Rows of a GLUE SST-2 ``sentence\\tlabel`` file; a bad row raises naming file and line."""
+    rows = []
+    with open(require_file(path, "GLUE SST-2 TSV with columns sentence, label"), encoding="utf-8") as handle:
+        header = handle.readline().rstrip("\n").split("\t")
+        if header[:2] != ["sentence", "label"]:
+            raise ValueError(f"{path}:1: expected header 'sentence<TAB>label', got {header!r}")
+        for line_no, line in enumerate(handle, start=2):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 2 or not parts[0].strip():
+                raise ValueError(f"{path}:{line_no}: expected a non-empty sentence and a label")
+            if parts[1] not in ("0", "1"):
+                raise ValueError(f"{path}:{line_no}: label must be 0 or 1, got {parts[1]!r}")
+            rows.append({"id": f"{path.stem}-{line_no}", "text": parts[0].strip(), "label": int(parts[1])})
+    return rows
+
+
+def load_splits(config: Config) -> tuple[dict[str, list[dict]], str]:
+    """Split name → rows (``id``, ``text``, ``label``) and the data fingerprint."""
+    if config.benchmark == "reviews":
+        fp = fingerprint_params(generator="reviews", version=sentiment_corpus.GENERATOR_VERSION,
+                                seed=REVIEWS_SEED, sizes=REVIEWS_SIZES)
+        built = cached_generated("sentiment-reviews", fp, _generate_reviews)
+        return {split: built[split].to_list() for split in built}, fp
+    if not config.data_dir:
+        raise ValueError("sst2 needs a data dir: a GLUE SST-2 folder (train.tsv, dev.tsv) or hub:stanfordnlp/sst2")
+    if config.data_dir.startswith("hub:"):
+        return _load_hub_sst2(config.data_dir[4:], config.val_size)
+    root = Path(config.data_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: data dir not found (expected a GLUE SST-2 folder with train.tsv, dev.tsv)")
+    train, test = read_glue_tsv(root / "train.tsv"), read_glue_tsv(root / "dev.tsv")
+    fp = fingerprint_files([root / "train.tsv", root / "dev.tsv"])
+    train, val = _hold_out(train, config.val_size)
+    return {"train": train, "val": val, "test": test}, fp
+
+
+def _hold_out(rows: list[dict], size: int) -> tuple[list[dict], list[dict]]:
+    order = list(range(len(rows)))
+    random.Random(0).shuffle(order)
+    held = set(order[:size])
+    return [r for i, r in enumerate(rows) if i not in held], [rows[i] for i in sorted(held)]
+
+
+def _load_hub_sst2(hub_id: str, val_size: int) -> tuple[dict[str, list[dict]], str]:
+    import datasets  # touched only when a user asks for a hub id
+
+    ds = datasets.load_dataset(hub_id)
+    def rows(split: str) -> list[dict]:
+        return [{"id": f"{split}-{i}", "text": r["sentence"].strip(), "label": int(r["label"])}
+                for i, r in enumerate(ds[split])]
+    train, val = _hold_out(rows("train"), val_size)
+    return {"train": train, "val": val, "test": rows("validation")}, fingerprint_params(hub=hub_id, fp=ds["train"]._fingerprint)
+
+
+def build_tokenizer(kind: str, train_texts: list[str]) -> Any:
+    if kind == "word":
+        return zoo.WordTokenizer.train(train_texts, min_freq=1)
+    return zoo.ByteTokenizer() if kind == "byte" else zoo.WhisperBPETokenizer()
+
+
+class DataModule(TaskDataModule):
+    """Builds the splits and the tokenizer; batches carry ``text``, ``text_mask``, ``label``, ``id``."""
+
+    def __init__(self, config: Config, seed: int = 0, num_workers: int = 0) -> None:
+        super().__init__(config.optim.batch_size, seed, num_workers)
+        self.config = config
+        self.tokenizer: Any = None
+        self.fingerprint = ""
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        rows, self.fingerprint = load_splits(self.config)
+        self.tokenizer = build_tokenizer(self.config.tokenizer, [r["text"] for r in rows["train"]])
+        self.splits = rows
+
+    def collate(self, examples: list[dict]) -> dict[str, Any]:
+        ids, mask = self.tokenizer.batch_encode([e["text"] for e in examples], max_length=self.config.max_length)
+        return {"text": ids, "text_mask": mask, "label": torch.tensor([e["label"] for e in examples]),
+                "id": [e["id"] for e in examples]}
+
+
+# ---------------------------------------------------------------- model
+class Module(TaskModule):
+    """Sentiment classifier on the shared backbone or the reference BiLSTM."""
+
+    def __init__(self, config: Config | Mapping[str, Any], tokenizer: Mapping[str, Any]) -> None:
+        if isinstance(config, Mapping):
+            from tasks.base import config_from_dict
+            config = config_from_dict(Config, config)
+        super().__init__(config)
+        self.save_hyperparameters({"config": dataclasses.asdict(config), "tokenizer": dict(tokenizer)})
+        self.tokenizer = zoo.tokenizer_from_dict(dict(tokenizer))
+        if config.arch == "zoo":
+            overrides = {"dropout": 0.1, **config.model}
+            self.model_config = zoo.preset(config.preset, vocab_size=self.tokenizer.vocab_size, num_classes=len(LABELS),
+                                           num_decoder_layers=0, max_text_positions=config.max_length, **overrides)
+            self.net = zoo.MultimodalModel(self.model_config)
+        else:
+            self.net = BiLSTMClassifier(self.tokenizer.vocab_size, len(LABELS), pad_id=self.tokenizer.pad_id)
+        self.metrics = torch.nn.ModuleDict({
+            stage: torch.nn.ModuleDict({
+                "accuracy": MulticlassAccuracy(len(LABELS), average="micro"),
+                "macro_f1": MulticlassF1Score(len(LABELS), average="macro"),
+            }) for stage in ("val", "test")
+        })
+
+    def logits(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """(B, 2) class logits."""
+        if isinstance(self.net, BiLSTMClassifier):
+            return self.net(batch["text"], batch["text_mask"])
+        return self.net.classify({"text": batch["text"], "text_mask": batch["text_mask"]})
+
+    def step(self, batch: Mapping[str, Any], stage: str) -> torch.Tensor:
+        logits = self.logits(batch)
+        loss = F.cross_entropy(logits, batch["label"])
+        if stage != "train":
+            for metric in self.metrics[stage].values():
+                metric.update(logits.argmax(-1), batch["label"])
+        return loss
+
+    def compute_metrics(self, stage: str) -> dict[str, float]:
+        values = {name: float(metric.compute()) for name, metric in self.metrics[stage].items()}
+        for metric in self.metrics[stage].values():
+            metric.reset()
+        return values

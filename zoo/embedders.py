@@ -1,0 +1,145 @@
+"""Modality embedders: each turns raw inputs into (tokens (B, N, D), mask (B, N)).
+
+Shapes:
+    B batch, T text tokens, C image channels, H/W image height/width,
+    P patches, M mel bins, F audio frames (log-mel, 100 per second),
+    N = ceil(F / 2) audio positions, D width, V vocabulary.
+    Masks are bool with True = real token.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import whisper.audio
+from timm.layers import PatchEmbed
+from torch import Tensor, nn
+
+
+class TextEmbedder(nn.Module):
+    """Token embedding plus learned absolute positions."""
+
+    def __init__(self, vocab_size: int, width: int, max_positions: int, dropout: float):
+        super().__init__()
+        self.max_positions = max_positions
+        self.token = nn.Embedding(vocab_size, width)
+        self.position = nn.Embedding(max_positions, width)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, ids: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """ids (B, T) long, mask (B, T) bool -> tokens (B, T, D), mask (B, T)."""
+        b, t = ids.shape
+        if t > self.max_positions:
+            raise ValueError(f"text length {t} exceeds max_text_positions={self.max_positions}")
+        if mask is None:
+            mask = torch.ones(b, t, dtype=torch.bool, device=ids.device)
+        positions = torch.arange(t, device=ids.device)  # (T,)
+        tokens = self.token(ids) + self.position(positions)  # (B, T, D)
+        return self.drop(tokens), mask
+
+
+class ImageEmbedder(nn.Module):
+    """Non-overlapping patches (timm `PatchEmbed`) plus learned positions."""
+
+    def __init__(self, image_size: int, patch_size: int, channels: int, width: int,
+                 dropout: float):
+        super().__init__()
+        self.patch_embed = PatchEmbed(img_size=image_size, patch_size=patch_size,
+                                      in_chans=channels, embed_dim=width)
+        num_patches = self.patch_embed.num_patches
+        self.pos_embed = nn.Parameter(torch.empty(1, num_patches, width))  # (1, P, D)
+        nn.init.normal_(self.pos_embed, std=0.02)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """images (B, C, H, W) float -> tokens (B, P, D), mask (B, P) all True."""
+        expected = (self.patch_embed.proj.in_channels, *self.patch_embed.img_size)
+        if tuple(images.shape[1:]) != expected:
+            raise ValueError(f"images must be (B, {expected[0]}, {expected[1]}, {expected[2]}), "
+                             f"got {tuple(images.shape)}")
+        tokens = self.drop(self.patch_embed(images) + self.pos_embed)  # (B, P, D)
+        mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
+        return tokens, mask
+
+    def load_timm_checkpoint(self, path: str | Path) -> dict[str, list[str]]:
+        """Copy `patch_embed.*` (and `pos_embed` if it fits) from a local timm ViT
+        state-dict file.
+
+        A timm `pos_embed` of shape (1, 1 + P, D) has its class-token position
+        dropped. Returns {"loaded": our keys set, "skipped": checkpoint keys unused}.
+        """
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        for wrapper in ("state_dict", "model"):
+            if isinstance(state.get(wrapper), dict):
+                state = state[wrapper]
+        own = self.state_dict()
+        updates: dict[str, Tensor] = {}
+        for key, value in state.items():
+            if key.startswith("patch_embed.") and key in own and own[key].shape == value.shape:
+                updates[key] = value
+            elif key == "pos_embed":
+                if value.shape[1] == own[key].shape[1] + 1:
+                    value = value[:, 1:]  # drop the class-token position: (1, P, D)
+                if value.shape == own[key].shape:
+                    updates[key] = value
+        self.load_state_dict(updates, strict=False)
+        return {"loaded": sorted(updates), "skipped": sorted(set(state) - set(updates))}
+
+
+class AudioEmbedder(nn.Module):
+    """Whisper-style stem: two Conv1d + GELU (the second with stride 2) plus fixed
+    sinusoidal positions.
+
+    Padded frames are zeroed before each convolution, so real positions see
+    exactly what they would see if the padding were absent (the convs' own zero
+    padding), and appending padded frames changes no real output.
+    """
+
+    def __init__(self, num_mel_bins: int, width: int, max_frames: int, dropout: float):
+        super().__init__()
+        self.max_frames = max_frames
+        self.conv1 = nn.Conv1d(num_mel_bins, width, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv1d(width, width, kernel_size=3, stride=2, padding=1)
+        positions = sinusoids(math.ceil(max_frames / 2), width)  # (ceil(F_max / 2), D)
+        self.register_buffer("positions", positions, persistent=False)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, mel: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """mel (B, M, F), mask (B, F) -> tokens (B, N, D), mask (B, N), N = ceil(F/2).
+
+        Output position n is real iff its centre input frame 2n is real.
+        """
+        b, _, f = mel.shape
+        if f > self.max_frames:
+            raise ValueError(f"audio has {f} frames, more than max_audio_frames={self.max_frames}")
+        if mask is None:
+            mask = torch.ones(b, f, dtype=torch.bool, device=mel.device)
+        keep = mask[:, None, :].to(mel.dtype)  # (B, 1, F)
+        x = F.gelu(self.conv1(mel * keep)) * keep  # (B, D, F)
+        x = F.gelu(self.conv2(x))  # (B, D, N)
+        tokens = x.transpose(1, 2) + self.positions[: x.shape[2]]  # (B, N, D)
+        return self.drop(tokens), mask[:, ::2]
+
+
+def sinusoids(length: int, width: int, max_timescale: float = 10000.0) -> Tensor:
+    """Fixed sin/cos position table (length, width), as in the Transformer paper."""
+    assert width % 2 == 0, "sinusoidal positions need an even width"
+    half = width // 2
+    inv_timescales = torch.exp(-math.log(max_timescale) * torch.arange(half) / max(half - 1, 1))
+    angles = torch.arange(length)[:, None] * inv_timescales[None, :]  # (length, D/2)
+    return torch.cat([angles.sin(), angles.cos()], dim=1)  # (length, D)
+
+
+def log_mel(waveform: Tensor, num_mel_bins: int = 80) -> Tensor:
+    """Whisper log-mel spectrogram of a 16 kHz mono waveform (N,) -> (M, F).
+
+    No padding to 30 s: F = N // 160 frames (100 per second).
+    """
+    if waveform.dim() != 1:
+        raise ValueError(f"waveform must be 1-D (N,), got shape {tuple(waveform.shape)}")
+    if num_mel_bins not in (80, 128):
+        raise ValueError(f"num_mel_bins must be 80 or 128 (whisper filters), got {num_mel_bins}")
+    return whisper.audio.log_mel_spectrogram(waveform.float(), n_mels=num_mel_bins)

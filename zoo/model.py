@@ -1,0 +1,135 @@
+"""The shared multimodal backbone: embedders -> fusion encoder -> decoder / head.
+
+Shapes:
+    B batch, C channels, H/W image height/width, M mel bins, F audio frames,
+    T text tokens, S fused length, D width, V vocabulary, K classes,
+    L generated length.
+    Masks are bool with True = real token.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from zoo.config import ModelConfig, config_from_dict, config_to_dict
+from zoo.decoder import TextDecoder
+from zoo.embedders import AudioEmbedder, ImageEmbedder, TextEmbedder
+from zoo.encoder import FusionEncoder
+from zoo.generation import beam_search, greedy_search
+from zoo.heads import ClassificationHead
+
+
+class MultimodalModel(nn.Module):
+    """Builds only the parts `config` asks for (see `ModelConfig`).
+
+    Batch keys: "image" (B, C, H, W) float; "audio" (B, M, F) log-mel float with
+    optional "audio_mask" (B, F); "text" (B, T) long with optional "text_mask"
+    (B, T). Other keys are ignored; missing masks mean all tokens are real.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        c = config
+        self.config = c
+        self.text = (TextEmbedder(c.vocab_size, c.width, c.max_text_positions, c.dropout)
+                     if c.vocab_size > 0 else None)
+        self.image = (ImageEmbedder(c.image_size, c.patch_size, c.image_channels, c.width,
+                                    c.dropout) if c.image_size > 0 else None)
+        self.audio = (AudioEmbedder(c.num_mel_bins, c.width, c.max_audio_frames, c.dropout)
+                      if c.num_mel_bins > 0 else None)
+        self.encoder = FusionEncoder(c)
+        self.decoder = None
+        if c.has_decoder:
+            shared = self.text.token if c.tie_text_embeddings else None
+            self.decoder = TextDecoder(c, token_embedding=shared)
+        self.head = (ClassificationHead(c.width, c.num_classes, c.dropout, c.pool)
+                     if c.num_classes > 0 else None)
+        self.apply(_init_weights)
+
+    def encode(self, inputs: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Embed and fuse the modalities present in `inputs` -> (B, S, D), (B, S)."""
+        parts = []
+        if "image" in inputs:
+            tokens, mask = self._embedder("image")(inputs["image"])
+            parts.append(("image", tokens, mask))
+        if "audio" in inputs:
+            tokens, mask = self._embedder("audio")(inputs["audio"], inputs.get("audio_mask"))
+            parts.append(("audio", tokens, mask))
+        if "text" in inputs:
+            tokens, mask = self._embedder("text")(inputs["text"], inputs.get("text_mask"))
+            parts.append(("text", tokens, mask))
+        if not parts:
+            raise ValueError(f"inputs need at least one of 'image', 'audio', 'text'; "
+                             f"got keys {sorted(inputs)}")
+        return self.encoder(parts)
+
+    def classify(self, inputs: Mapping[str, Tensor]) -> Tensor:
+        """Class logits (B, K) from the pooled fused tokens."""
+        if self.head is None:
+            raise ValueError("this model has no classification head (num_classes=0)")
+        return self.head(*self.encode(inputs))
+
+    def decoder_logits(self, inputs: Mapping[str, Tensor], target_in: Tensor) -> Tensor:
+        """Teacher-forced next-token logits (B, T, V) for target_in (B, T) long."""
+        memory, memory_mask = self.encode(inputs)
+        return self._require_decoder()(target_in, memory, memory_mask)
+
+    @torch.no_grad()
+    def generate(self, inputs: Mapping[str, Tensor], bos_id: int, eos_id: int, pad_id: int,
+                 max_new_tokens: int = 32, num_beams: int = 1, length_penalty: float = 1.0,
+                 use_cache: bool = True) -> Tensor:
+        """Generated ids (B, L) without bos, pad after eos; greedy if num_beams == 1."""
+        decoder = self._require_decoder()
+        memory, memory_mask = self.encode(inputs)
+        if num_beams == 1:
+            return greedy_search(decoder, memory, memory_mask, bos_id, eos_id, pad_id,
+                                 max_new_tokens, use_cache=use_cache)
+        return beam_search(decoder, memory, memory_mask, bos_id, eos_id, pad_id,
+                           max_new_tokens, num_beams=num_beams,
+                           length_penalty=length_penalty, use_cache=use_cache)
+
+    def num_parameters(self) -> int:
+        """Number of distinct parameter elements (a tied embedding counts once)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def checkpoint(self) -> dict[str, Any]:
+        """{"config": JSON-able dict, "state_dict": tensors}; see `from_checkpoint`."""
+        return {"config": config_to_dict(self.config), "state_dict": self.state_dict()}
+
+    @classmethod
+    def from_checkpoint(cls, d: Mapping[str, Any]) -> MultimodalModel:
+        """Rebuild a model saved with `checkpoint()` (strict state-dict load)."""
+        model = cls(config_from_dict(dict(d["config"])))
+        model.load_state_dict(d["state_dict"])
+        return model
+
+    def _embedder(self, name: str) -> nn.Module:
+        module = getattr(self, name)
+        if module is None:
+            field = {"image": "image_size", "audio": "num_mel_bins", "text": "vocab_size"}[name]
+            raise ValueError(f"inputs contain {name!r} but the config has no {name} "
+                             f"embedder ({field}=0)")
+        return module
+
+    def _require_decoder(self) -> TextDecoder:
+        if self.decoder is None:
+            raise ValueError("this model has no decoder (needs vocab_size > 0 and "
+                             "num_decoder_layers > 0)")
+        return self.decoder
+
+
+def _init_weights(module: nn.Module) -> None:
+    """normal(0, 0.02) for Linear and Embedding weights, zeros for Linear biases."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
+def count_parameters(cfg: ModelConfig) -> int:
+    """Parameter count of `MultimodalModel(cfg)`, built on the meta device (no memory)."""
+    with torch.device("meta"):
+        return MultimodalModel(cfg).num_parameters()
