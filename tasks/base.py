@@ -102,6 +102,16 @@ class TaskModule(pl.LightningModule):
     def __init__(self, config: Any) -> None:
         super().__init__()
         self.config = config
+        self.predictions: list[dict] = []  # test predictions of this process: id, prediction, reference, score
+
+    def add_predictions(self, ids: list[str], predictions: list[Any], references: list[Any],
+                        scores: list[float]) -> None:
+        """Keep per-example test outputs (``score``: the example's own metric, e.g. 1.0 if correct)."""
+        for row in zip(ids, predictions, references, scores, strict=True):
+            self.predictions.append(dict(zip(("id", "prediction", "reference", "score"), row)))
+
+    def on_test_epoch_start(self) -> None:
+        self.predictions = []
 
     def step(self, batch: Mapping[str, Any], stage: str) -> torch.Tensor:
         raise NotImplementedError

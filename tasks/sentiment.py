@@ -75,18 +75,23 @@ def tiny(benchmark: str = "reviews", arch: str = "zoo") -> Config:
                   optim=Optim(lr=3e-3, batch_size=32, max_epochs=1, max_steps=20))
 
 
+BACKBONE = {"width": 128, "num_encoder_layers": 2, "num_heads": 4, "dropout": 0.1, "text_conv_kernel": 3}
+
+
 def quick(benchmark: str = "reviews", arch: str = "zoo") -> Config:
     """About a minute on a 2-core CPU; clearly learns."""
-    return Config(benchmark=benchmark, arch=arch, preset="small",
-                  model={"width": 128, "num_encoder_layers": 2, "num_heads": 4},
-                  optim=Optim(lr=2e-3, batch_size=64, max_epochs=3, max_steps=400))
+    return Config(benchmark=benchmark, arch=arch, preset="small", model=BACKBONE,
+                  optim=Optim(lr=1e-3, batch_size=64, max_epochs=4, max_steps=400))
 
 
 def standard(benchmark: str = "reviews", arch: str = "zoo") -> Config:
-    """The leaderboard recipe on CPU (at most about 20 minutes per seed on 2 cores)."""
-    return Config(benchmark=benchmark, arch=arch, preset="small",
-                  model={"width": 128, "num_encoder_layers": 2, "num_heads": 4, "dropout": 0.2},
-                  optim=Optim(lr=1e-3, batch_size=64, max_epochs=3))
+    """The leaderboard recipe on CPU: about 5 minutes per seed on sst2 with 2 cores.
+
+    The small backbone with a kernel-3 text conv, 2 epochs over SST-2's 67k phrases (10 over the
+    8k generated reviews), AdamW 1e-3 with warm-up and cosine decay; the BiLSTM reference gets the same.
+    """
+    return Config(benchmark=benchmark, arch=arch, preset="small", model=BACKBONE,
+                  optim=Optim(lr=1e-3, batch_size=64, max_epochs=2 if benchmark == "sst2" else 10))
 
 
 def gpu(benchmark: str = "reviews", arch: str = "zoo") -> Config:
@@ -228,8 +233,13 @@ class Module(TaskModule):
         logits = self.logits(batch)
         loss = F.cross_entropy(logits, batch["label"])
         if stage != "train":
+            predicted = logits.argmax(-1)
             for metric in self.metrics[stage].values():
-                metric.update(logits.argmax(-1), batch["label"])
+                metric.update(predicted, batch["label"])
+            if stage == "test":
+                self.add_predictions(batch["id"], [LABELS[i] for i in predicted.tolist()],
+                                     [LABELS[i] for i in batch["label"].tolist()],
+                                     (predicted == batch["label"]).float().tolist())
         return loss
 
     def compute_metrics(self, stage: str) -> dict[str, float]:
@@ -237,3 +247,15 @@ class Module(TaskModule):
         for metric in self.metrics[stage].values():
             metric.reset()
         return values
+
+
+def score_predictions(rows: list[dict]) -> dict[str, float]:
+    """The test metrics recomputed from prediction rows (``prediction``/``reference`` label names)."""
+    index = {name: i for i, name in enumerate(LABELS)}
+    try:
+        predicted = torch.tensor([index[r["prediction"]] for r in rows])
+        target = torch.tensor([index[r["reference"]] for r in rows])
+    except KeyError as error:
+        raise ValueError(f"prediction row has an unknown label {error}; known: {', '.join(LABELS)}") from None
+    return {"accuracy": float(MulticlassAccuracy(len(LABELS), average="micro")(predicted, target)),
+            "macro_f1": float(MulticlassF1Score(len(LABELS), average="macro")(predicted, target))}

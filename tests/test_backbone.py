@@ -101,6 +101,22 @@ def test_padding_changes_no_real_output(model, batch, modality, extra):
     assert_close(model.decoder_logits(padded, target), model.decoder_logits(batch, target))
 
 
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_text_conv_sees_no_padding(batch, kernel):
+    torch.manual_seed(0)
+    conv_model = MultimodalModel(tiny_config(text_conv_kernel=kernel)).eval()
+    padded = append_padding(batch, "text", 3)
+    tokens, mask = conv_model.encode(batch)
+    tokens_p, mask_p = conv_model.encode(padded)
+    assert_close(tokens_p[mask_p], tokens[mask])
+    changed = dict(batch, text=batch["text"].clone())
+    changed["text"][:, 2] = (batch["text"][:, 2] + 1) % VOCAB  # a neighbour within the kernel
+    text_only = {"text": changed["text"], "text_mask": changed["text_mask"]}
+    base = conv_model.text(batch["text"], batch["text_mask"])[0]
+    moved = conv_model.text(text_only["text"], text_only["text_mask"])[0]
+    assert not torch.allclose(moved[:, 2 - kernel // 2], base[:, 2 - kernel // 2])  # the conv mixes neighbours
+
+
 def test_audio_padding_within_batch_matches_unpadded_row(model):
     full = make_batch(("audio",), frames=16)
     full["audio_mask"][1, 9:] = False
@@ -239,6 +255,7 @@ def test_attention_mask_never_hides_every_key():
 @pytest.mark.parametrize("field, value", [
     ("width", 30), ("num_heads", 0), ("num_encoder_layers", 0), ("dropout", 1.5),
     ("vocab_size", -1), ("image_size", 20), ("pool", "max"), ("mlp_ratio", 0.0),
+    ("text_conv_kernel", 4),
 ])
 def test_invalid_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):

@@ -27,6 +27,7 @@ class ModelConfig:
     dropout: float = 0.1
     vocab_size: int = 0  # 0 = no text embedder and no decoder
     max_text_positions: int = 256
+    text_conv_kernel: int = 0  # > 0: a residual 1-D conv over text tokens (local n-gram features), odd
     image_size: int = 0  # 0 = no image embedder
     patch_size: int = 8
     image_channels: int = 3
@@ -43,6 +44,9 @@ class ModelConfig:
         for name in ("num_decoder_layers", "vocab_size", "image_size", "num_mel_bins",
                      "num_classes"):
             _check_int(self, name, minimum=0)
+        _check_int(self, "text_conv_kernel", minimum=0)
+        if self.text_conv_kernel % 2 == 0 and self.text_conv_kernel > 0:
+            raise ValueError(f"text_conv_kernel must be odd (or 0), got {self.text_conv_kernel}")
         if self.width % self.num_heads != 0:
             raise ValueError(f"width ({self.width}) must be divisible by "
                              f"num_heads ({self.num_heads})")

@@ -20,12 +20,18 @@ from torch import Tensor, nn
 
 
 class TextEmbedder(nn.Module):
-    """Token embedding plus learned absolute positions."""
+    """Token embedding (optionally + a residual 1-D conv over neighbouring tokens) plus learned positions.
 
-    def __init__(self, vocab_size: int, width: int, max_positions: int, dropout: float):
+    The conv gives the fusion encoder local n-gram features, which helps small models trained
+    from scratch on little text; padded tokens are zeroed before it, so they never leak into real ones.
+    """
+
+    def __init__(self, vocab_size: int, width: int, max_positions: int, dropout: float,
+                 conv_kernel: int = 0):
         super().__init__()
         self.max_positions = max_positions
         self.token = nn.Embedding(vocab_size, width)
+        self.conv = nn.Conv1d(width, width, conv_kernel, padding=conv_kernel // 2) if conv_kernel else None
         self.position = nn.Embedding(max_positions, width)
         self.drop = nn.Dropout(dropout)
 
@@ -37,7 +43,11 @@ class TextEmbedder(nn.Module):
         if mask is None:
             mask = torch.ones(b, t, dtype=torch.bool, device=ids.device)
         positions = torch.arange(t, device=ids.device)  # (T,)
-        tokens = self.token(ids) + self.position(positions)  # (B, T, D)
+        tokens = self.token(ids)  # (B, T, D)
+        if self.conv is not None:
+            local = self.conv((tokens * mask.unsqueeze(-1)).transpose(1, 2))  # (B, D, T)
+            tokens = tokens + F.gelu(local).transpose(1, 2)  # (B, T, D)
+        tokens = tokens + self.position(positions)  # (B, T, D)
         return self.drop(tokens), mask
 
 

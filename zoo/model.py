@@ -34,7 +34,8 @@ class MultimodalModel(nn.Module):
         super().__init__()
         c = config
         self.config = c
-        self.text = (TextEmbedder(c.vocab_size, c.width, c.max_text_positions, c.dropout)
+        self.text = (TextEmbedder(c.vocab_size, c.width, c.max_text_positions, c.dropout,
+                                  conv_kernel=c.text_conv_kernel)
                      if c.vocab_size > 0 else None)
         self.image = (ImageEmbedder(c.image_size, c.patch_size, c.image_channels, c.width,
                                     c.dropout) if c.image_size > 0 else None)
