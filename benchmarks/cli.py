@@ -1,7 +1,8 @@
-"""The ``zoo`` command: ``bench``, ``models``, ``leaderboard``.
+"""The ``zoo`` command: ``bench``, ``reproduce``, ``score``, ``models``, ``leaderboard``.
 
-User errors (unknown names, a missing data dir, bad data) print one line ``zoo: error: ...`` and exit 2;
-set ``ZOO_DEBUG=1`` to see the traceback instead.
+User errors (unknown names or record ids, a missing data dir or predictions file, bad data, a record
+that cannot be re-run) print one line ``zoo: error: ...`` and exit 2; set ``ZOO_DEBUG=1`` to see the
+traceback instead.
 """
 
 from __future__ import annotations
@@ -38,14 +39,61 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--strategy", default="auto", help="auto, ddp or fsdp")
     bench.add_argument("--precision", default="32-true", help="32-true (default), bf16-mixed, 16-mixed")
     bench.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
-    bench.add_argument("--records-dir", type=Path, default=DEFAULT_DIR, help="where records are appended")
+    bench.add_argument("--records-dir", type=Path, default=DEFAULT_DIR, help="where the record is appended and its "
+                       "test predictions written (predictions/<record id>.jsonl); default leaderboard/records")
     bench.add_argument("--runs-dir", type=Path, default=Path("runs"), help="checkpoints go here (default runs/)")
     bench.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_reproduce(sub)
+    _add_score(sub)
     sub.add_parser("models", help="list every backbone preset with its parameter count, and the tasks")
-    board = sub.add_parser("leaderboard", help="render leaderboard/README.md from the records and print it")
-    board.add_argument("--records-dir", type=Path, default=DEFAULT_DIR)
+    board = sub.add_parser("leaderboard", help="render leaderboard/README.md and leaderboard/index.html from "
+                                               "the records and print a summary; or --check them",
+                           description="Render the records into Markdown and a static HTML page (tables, "
+                                       "SVG charts, a gallery of test predictions), then print a summary; "
+                                       "with --check, write nothing and validate the records instead.")
+    board.add_argument("--records-dir", type=Path, default=DEFAULT_DIR, help="records to read "
+                       "(default leaderboard/records)")
     board.add_argument("--out", type=Path, default=None, help="markdown output (default leaderboard/README.md)")
+    board.add_argument("--html-out", type=Path, default=None, help="HTML output (default leaderboard/index.html)")
+    board.add_argument("--check", action="store_true",
+                       help="write nothing: validate every record and predictions file (exists, parses, unique "
+                            "ids, one row per test example, metrics recomputed exactly) and print each problem "
+                            "as path:line: problem; exit 1 if there is any")
     return parser
+
+
+def _add_reproduce(sub: argparse._SubParsersAction) -> None:
+    reproduce = sub.add_parser(
+        "reproduce", help="re-run what a record describes and compare its metrics within a tolerance",
+        description="Re-run the record's task version, benchmark, recipe, model, full config, seed, precision "
+                    "and devices into a temporary records dir (the leaderboard is not touched), then print "
+                    "recorded vs new value per metric. Tolerance: exact when package versions, device and "
+                    "precision equal the record's; else 2 x the sample std over the recorded seeds of the "
+                    "same configuration; with fewer than 2 seeds, 0.02 absolute for fraction metrics "
+                    "(accuracy, F1, WER, ...) and 5% relative for others. Exit 0: every metric within "
+                    "tolerance; 1: some are not (named); 2: cannot reproduce (other task version, data "
+                    "fingerprint mismatch, missing data dir, unknown record id).")
+    reproduce.add_argument("record_id", metavar="RECORD_ID", help="id of the record to reproduce")
+    reproduce.add_argument("--seeds", type=int, nargs="+", help="reproduce the records of the same "
+                           "configuration (task, benchmark, recipe, model, config hash) with these seeds")
+    reproduce.add_argument("--records-dir", type=Path, default=DEFAULT_DIR,
+                           help="where the record is (default leaderboard/records); never written")
+    reproduce.add_argument("--data-dir", help="the dataset's local copy when it is not where the record "
+                           "says (real benchmarks); its fingerprint must still match the record's")
+
+
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    score = sub.add_parser(
+        "score", help="recompute a run's metrics from its predictions file and compare with its record",
+        description="Recompute the test metrics from a predictions JSONL file with the task's "
+                    "score_predictions and print them beside the metrics of the record whose id is the "
+                    "file name's stem. Exit 0 if exactly equal, 1 if not, 2 on a missing or bad file.")
+    score.add_argument("predictions", metavar="PREDICTIONS_FILE", type=Path,
+                       help="a <records dir>/predictions/<record id>.jsonl file")
+    score.add_argument("--records-dir", type=Path, default=None, help="where the record is (default: the "
+                       "folder above the file's predictions/ folder, else leaderboard/records)")
+    score.add_argument("--task", help="the task to score with; needed only when no record has the file's id "
+                                      "(then nothing is compared and the exit status is 0)")
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -109,13 +157,43 @@ def _models() -> int:
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    from leaderboard.render import render_table_text, write_readme
-    from leaderboard.store import read_records
+    from leaderboard.html import write_pages
+    from leaderboard.render import render_table_text
 
-    kwargs = {"out": args.out} if args.out else {}
-    write_readme(args.records_dir, **kwargs)
-    print(render_table_text(read_records(args.records_dir)))
+    if args.check:
+        return _check(args.records_dir)
+    outputs = {"readme": args.out, "page": args.html_out}
+    records = write_pages(args.records_dir, **{k: v for k, v in outputs.items() if v is not None})
+    print(render_table_text(records))
     return 0
+
+
+def _check(records_dir: Path) -> int:
+    from benchmarks.scoring import check_leaderboard
+
+    if not records_dir.is_dir():
+        raise FileNotFoundError(f"{records_dir}: records dir not found")
+    count, problems = check_leaderboard(records_dir)
+    for problem in problems:
+        print(problem)
+    files = len(list((records_dir / "predictions").glob("*.jsonl")))
+    verdict = f"{len(problems)} problem(s)" if problems else "no problems"
+    print(f"checked {count} valid record(s) and {files} predictions file(s) in {records_dir}: {verdict}")
+    return 1 if problems else 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from benchmarks.reproduce import reproduce
+
+    if args.data_dir and not args.data_dir.startswith("hub:") and not Path(args.data_dir).is_dir():
+        raise FileNotFoundError(f"{args.data_dir}: data dir not found")
+    return reproduce(args.record_id, args.records_dir, seeds=args.seeds, data_dir=args.data_dir)
+
+
+def _score(args: argparse.Namespace) -> int:
+    from benchmarks.scoring import score_file
+
+    return score_file(args.predictions, records_dir=args.records_dir, task=args.task)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,6 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "bench":
             return _bench(args)
+        if args.command == "reproduce":
+            return _reproduce(args)
+        if args.command == "score":
+            return _score(args)
         if args.command == "models":
             return _models()
         return _leaderboard(args)

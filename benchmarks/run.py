@@ -1,7 +1,9 @@
 """Run one benchmark: seed, train with the recipe, checkpoint each epoch, test, write one record.
 
 A run either ends with a validated record appended to the leaderboard or writes none: a failure
-anywhere (bad data, NaN loss, a kill) leaves no partial record behind.
+anywhere (bad data, NaN loss, a kill) leaves no partial record behind. Its per-example test
+predictions are written first, atomically, to ``<records_dir>/predictions/<record id>.jsonl``
+(the record's ``predictions`` field); if the record cannot be appended, that file is removed.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import dataclasses
 import secrets
 import shutil
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import lightning.pytorch as pl
@@ -20,9 +24,12 @@ import torch
 
 from benchmarks import environment
 from benchmarks.definitions import Benchmark, check_recipe, get_benchmark
+from leaderboard.predictions import relative_path, write_predictions
 from leaderboard.schema import config_hash
 from leaderboard.store import DEFAULT_DIR, append_record
 from tasks import get_task
+
+NUM_SAMPLES = 8  # test predictions copied into the record's samples (the HTML gallery shows them)
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class RunOptions:
     runs_dir: Path = Path("runs")
     progress_bar: bool = True
     overrides: dict = field(default_factory=dict)  # Config field overrides (tests, experiments)
+    config: Any = None  # a whole task Config (e.g. a record's, to reproduce it); None: the recipe's preset
 
 
 class RunMeter(pl.Callback):
@@ -86,9 +94,14 @@ def _count(batch: Any) -> int:
 
 
 def build_config(options: RunOptions, bench: Benchmark) -> Any:
-    """The task Config for this run: the recipe's preset, plus data dir and overrides."""
+    """The task Config for this run: ``options.config`` or the recipe's preset, plus data dir and overrides."""
     task = get_task(options.task)
-    config = task.PRESETS[check_recipe(options.recipe)](bench.name, options.model)
+    check_recipe(options.recipe)
+    config = options.config
+    if config is None:
+        config = task.PRESETS[options.recipe](bench.name, options.model)
+    elif not isinstance(config, task.Config):
+        raise ValueError(f"config must be a {options.task} Config, got {type(config).__name__}")
     changes: dict[str, Any] = dict(options.overrides)
     if options.data_dir is not None:
         changes["data_dir"] = str(options.data_dir)
@@ -103,9 +116,9 @@ def run_benchmark(options: RunOptions) -> dict:
     if options.model not in task.SPEC.models:
         raise ValueError(f"unknown model {options.model!r} for task {options.task!r} "
                          f"(known: {', '.join(task.SPEC.models)})")
-    if not bench.builtin and not options.data_dir:
-        raise ValueError(f"benchmark {bench.name!r} needs --data-dir: {bench.data_hint}")
     config = build_config(options, bench)
+    if not bench.builtin and not getattr(config, "data_dir", None):
+        raise ValueError(f"benchmark {bench.name!r} needs --data-dir: {bench.data_hint}")
     pl.seed_everything(options.seed, workers=True, verbose=False)
     datamodule = task.DataModule(config, seed=options.seed)
     datamodule.setup("fit")
@@ -123,9 +136,63 @@ def run_benchmark(options: RunOptions) -> dict:
     metrics = {k.split("/", 1)[1]: float(v) for k, v in results.items() if k.startswith("test/")}
     record = _record(options, bench, task.SPEC, config, module, datamodule, trainer, meter, metrics, model_name,
                      wall_seconds=time.perf_counter() - started)
+    rows = _gather_predictions(module.predictions, trainer.world_size)
+    if rows:
+        record["predictions"] = relative_path(record["id"])
+        record["samples"] = _samples(task, rows[:NUM_SAMPLES], datamodule.splits["test"])
     if trainer.is_global_zero:
-        append_record(record, options.records_dir)
+        _write(record, rows, options.records_dir)
     return record
+
+
+def _write(record: dict, rows: list[dict], records_dir: Path) -> None:
+    """Write the predictions file, then append the record; remove the file if the append fails."""
+    path = write_predictions(rows, records_dir, record["id"]) if rows else None
+    try:
+        append_record(record, records_dir)
+    except BaseException:
+        if path is not None:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _gather_predictions(rows: list[dict], world_size: int) -> list[dict]:
+    """Every process's test predictions, each example once (a distributed sampler may repeat some)."""
+    if world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+        parts: list[Any] = [None] * world_size
+        torch.distributed.all_gather_object(parts, rows)
+        rows = [row for part in parts for row in part]
+    unique: dict[str, dict] = {}
+    for row in rows:
+        unique.setdefault(str(row["id"]), {**row, "id": str(row["id"]), "score": float(row["score"])})
+    return list(unique.values())
+
+
+def sample_input(task: ModuleType, example: Mapping[str, Any]) -> dict[str, str]:
+    """What the gallery shows of a test example: the task's own ``sample_input(example)`` if it has one
+    (the hook for images as data: URIs and audio transcripts), else its ``text`` and ``question`` strings."""
+    custom = getattr(task, "sample_input", None)
+    if custom is not None:
+        return dict(custom(example))
+    return {"text": example[key] for key in ("question", "text") if isinstance(example.get(key), str)}
+
+
+def _samples(task: ModuleType, rows: list[dict], examples: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """The first prediction rows as record samples: id, prediction, reference and the input."""
+    wanted = {row["id"] for row in rows}
+    inputs: dict[str, dict[str, str]] = {}
+    for example in examples:
+        if str(example["id"]) in wanted:
+            inputs[str(example["id"])] = sample_input(task, example)
+            if len(inputs) == len(wanted):
+                break
+    samples = []
+    for row in rows:
+        sample = {"id": row["id"], "prediction": row["prediction"], "reference": row["reference"]}
+        if inputs.get(row["id"]):
+            sample["input"] = inputs[row["id"]]
+        samples.append(sample)
+    return samples
 
 
 def _trainer(options: RunOptions, config: Any, run_dir: Path, meter: RunMeter) -> pl.Trainer:
@@ -168,7 +235,4 @@ def _record(options: RunOptions, bench: Benchmark, spec: Any, config: Any, modul
         "time_to_target_seconds": round(meter.time_to_target[0], 3) if meter.time_to_target else None,
         "time_to_target_step": meter.time_to_target[1] if meter.time_to_target else None,
     }
-    samples = getattr(module, "samples", None)
-    if samples:
-        record["samples"] = samples[:20]
     return record

@@ -19,10 +19,12 @@ Checker = Callable[[Any, str], None]
 RECIPES: frozenset[str] = frozenset({"smoke", "quick", "standard", "gpu"})
 MAX_SAMPLES = 20
 SAMPLE_KEYS: frozenset[str] = frozenset({"id", "prediction", "reference"})
+SAMPLE_INPUT_KEYS: frozenset[str] = frozenset({"text", "image", "transcript"})  # shown in the HTML gallery
 DEVICE_KEYS: frozenset[str] = frozenset({"kind", "count", "name"})
 
 TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _HEX = re.compile(r"[0-9a-f]+")
+_IMAGE_URI = re.compile(r"data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+\Z")
 
 
 def type_name(value: object) -> str:
@@ -177,13 +179,35 @@ def optional(check: Checker) -> Checker:
     return check_or_none
 
 
+def check_sample_input(value: Any, field: str) -> None:
+    """What a sample's model saw: {"text"?, "image"?, "transcript"?} strings; an image is a data: URI."""
+    check_dict(value, field)
+    unknown = sorted(set(value) - SAMPLE_INPUT_KEYS)
+    if unknown:
+        raise RecordError(f"unknown key {unknown[0]!r}", field=f"{field}.{unknown[0]}")
+    for key, text in value.items():
+        check_str(text, f"{field}.{key}")
+    image = value.get("image")
+    if image is not None and not _IMAGE_URI.match(image):
+        raise RecordError("must be a data:image/(png|jpeg|gif|webp);base64, URI", field=f"{field}.image")
+
+
 def check_samples(value: Any, field: str) -> None:
-    """A list of at most MAX_SAMPLES {'id', 'prediction', 'reference'} dicts."""
+    """A list of at most MAX_SAMPLES {'id', 'prediction', 'reference'} dicts, each with an optional 'input'."""
     if not isinstance(value, list):
         raise RecordError(f"must be a list, got {type_name(value)}", field=field)
     if len(value) > MAX_SAMPLES:
         raise RecordError(f"at most {MAX_SAMPLES} samples, got {len(value)}", field=field)
     for index, sample in enumerate(value):
-        check_dict(sample, f"{field}[{index}]")
-        check_exact_keys(sample, SAMPLE_KEYS, f"{field}[{index}]")
+        where = f"{field}[{index}]"
+        check_dict(sample, where)
+        check_exact_keys({k: v for k, v in sample.items() if k != "input"}, SAMPLE_KEYS, where)
+        if "input" in sample:
+            check_sample_input(sample["input"], f"{where}.input")
 
+
+def check_relative_path(value: Any, field: str) -> None:
+    """A relative POSIX path inside the records dir: no leading '/', no '..' part."""
+    check_name(value, field)
+    if value.startswith("/") or ".." in value.split("/") or "\\" in value:
+        raise RecordError(f"must be a path relative to the records dir, got {value!r}", field=field)

@@ -39,6 +39,13 @@ def format_mean_std(name: str, mean: float, std: float | None) -> str:
     return f"{format_value(name, mean)} ± {spread}"
 
 
+def format_interval(name: str, interval: tuple[float, float] | None) -> str:
+    """"[low, high]" in the metric's format; "—" when there is no interval."""
+    if interval is None:
+        return "—"
+    return f"[{format_value(name, interval[0])}, {format_value(name, interval[1])}]"
+
+
 def format_count(count: int) -> str:
     """A parameter count with 3 significant digits and a k/M/B suffix."""
     for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):

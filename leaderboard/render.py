@@ -1,21 +1,24 @@
 """Render leaderboard records as Markdown (leaderboard/README.md) or plain text.
 
-Everything is computed from the records alone: a section per task, a table per
-(benchmark, split, primary metric), one ranked row per (model, recipe, precision,
-device kind, task version) group. Published references follow the measured rows of
-their table, below a marker row, and are never ranked.
+Everything is computed from the records (and, for the 95% interval of single-seed rows,
+their predictions files): a section per task, a table per (benchmark, split, primary
+metric), one ranked row per (model, recipe, precision, device kind, task version) group.
+Published references follow the measured rows of their table, below a marker row, and are
+never ranked. `leaderboard.html` renders the same tables as a static page with charts.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from leaderboard.formatting import (
     cell,
     direction,
     format_counts,
+    format_interval,
     format_mean_std,
     format_seconds,
     format_value,
@@ -25,6 +28,9 @@ from leaderboard.references import REFERENCES, Reference, normalise_name, refere
 from leaderboard.schema import Record
 from leaderboard.store import DEFAULT_DIR, read_records
 from leaderboard.summary import Row, TableKey, build_tables
+from leaderboard.uncertainty import INTERVAL_NOTE, single_seed_intervals
+
+Intervals = Mapping[str, tuple[float, float]]  # record id -> 95% interval of its primary metric
 
 README_HEADER = (
     "# Leaderboard\n\n"
@@ -35,7 +41,7 @@ README_HEADER = (
 _NONE = "—"
 
 
-def _table_references(key: TableKey, references: tuple[Reference, ...]) -> list[Reference]:
+def table_references(key: TableKey, references: tuple[Reference, ...]) -> list[Reference]:
     """References of the table's task, benchmark and split, best first by primary."""
     refs = [
         ref for ref in references_for(key.task, key.benchmark, references)
@@ -47,7 +53,7 @@ def _table_references(key: TableKey, references: tuple[Reference, ...]) -> list[
     return sorted(with_primary, key=lambda ref: sign * ref.metrics[key.primary_metric]) + without
 
 
-def _other_metrics(key: TableKey, rows: list[Row], refs: list[Reference]) -> list[str]:
+def other_metrics(key: TableKey, rows: list[Row], refs: list[Reference]) -> list[str]:
     """The non-primary metric columns: every metric a row or a reference has."""
     names = {name for row in rows for name in row.metric_means}
     names |= {name for ref in refs for name in ref.metrics}
@@ -60,64 +66,86 @@ def _line(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _measured_line(rank: int, key: TableKey, row: Row, others: list[str]) -> str:
-    """The Markdown table line of a measured row."""
-    primary = format_mean_std(key.primary_metric, row.primary_mean, row.primary_std)
+def row_interval(row: Row, intervals: Intervals) -> tuple[float, float] | None:
+    """The bootstrap interval of a single-seed row, if its record has one."""
+    return intervals.get(row.record_ids[0]) if row.n == 1 and row.record_ids else None
+
+
+def measured_cells(rank: int, key: TableKey, row: Row, others: list[str], intervals: Intervals) -> list[str]:
+    """The cells (plain text, not escaped) of a measured row, in header order."""
     metrics = [
         format_value(name, row.metric_means[name]) if name in row.metric_means else _NONE
         for name in others
     ]
-    return _line([
-        str(rank), cell(row.model), cell(row.recipe), cell(row.device), cell(row.precision),
-        str(row.n), primary, *metrics, format_seconds(row.wall_seconds_mean),
-        format_counts(row.num_parameters), cell(row.task_version),
-    ])
+    return [
+        str(rank), row.model, row.recipe, row.device, row.precision, str(row.n),
+        format_mean_std(key.primary_metric, row.primary_mean, row.primary_std),
+        format_interval(key.primary_metric, row_interval(row, intervals)), *metrics,
+        format_seconds(row.wall_seconds_mean), format_counts(row.num_parameters), row.task_version,
+    ]
 
 
-def _reference_line(key: TableKey, ref: Reference, note: int, others: list[str]) -> str:
-    """The Markdown table line of a published reference (italic, recipe "published")."""
+def reference_cells(key: TableKey, ref: Reference, others: list[str]) -> list[str]:
+    """The cells (plain text) of a published reference row; "published" stands in the recipe column."""
     def value(name: str) -> str:
         return format_value(name, ref.metrics[name]) if name in ref.metrics else _NONE
 
-    return _line([
-        _NONE, f"*{cell(ref.model)}* [{note}]", "*published*", _NONE, _NONE, _NONE,
-        value(key.primary_metric), *[value(name) for name in others], _NONE, _NONE, _NONE,
-    ])
-
-
-def _markdown_table(key: TableKey, rows: list[Row], references: tuple[Reference, ...]) -> str:
-    """One table: header, ranked measured rows, marker row, references, notes."""
-    refs = _table_references(key, references)
-    others = _other_metrics(key, rows, refs)
-    primary = f"**{metric_header(key.primary_metric)}** mean ± std"
-    header = [
-        "#", "model", "recipe", "device", "precision", "seeds (n)", primary,
-        *[cell(metric_header(name)) for name in others], "wall s (mean)", "params", "task version",
+    return [
+        _NONE, ref.model, "published", _NONE, _NONE, _NONE, value(key.primary_metric), _NONE,
+        *[value(name) for name in others], _NONE, _NONE, _NONE,
     ]
+
+
+def header_cells(key: TableKey, others: list[str]) -> list[str]:
+    """The column titles of a table (plain text)."""
+    return [
+        "#", "model", "recipe", "device", "precision", "seeds (n)",
+        f"{metric_header(key.primary_metric)} mean ± std", "95% CI",
+        *[metric_header(name) for name in others], "wall s (mean)", "params", "task version",
+    ]
+
+
+def table_note(key: TableKey) -> str:
+    """What the numbers of a table mean (shown under it)."""
+    return (f"{key.primary_metric}: {direction(key.higher_is_better)}. Measured rows are ranked best first "
+            "by the mean over seeds; ± is the sample std (ddof=1), n/a for one seed.")
+
+
+def _markdown_table(key: TableKey, rows: list[Row], references: tuple[Reference, ...],
+                    intervals: Intervals) -> str:
+    """One table: header, ranked measured rows, marker row, references, notes."""
+    refs = table_references(key, references)
+    others = other_metrics(key, rows, refs)
+    header = [cell(text) for text in header_cells(key, others)]
+    header[6] = f"**{metric_header(key.primary_metric)}** mean ± std"
     lines = [
         f"### {cell(key.benchmark)} / {cell(key.split)} — primary metric: {key.primary_metric}",
         "",
         _line(header),
         _line(["---"] * len(header)),
-        *[_measured_line(i, key, row, others) for i, row in enumerate(rows, start=1)],
+        *[_line([cell(text) for text in measured_cells(i, key, row, others, intervals)])
+          for i, row in enumerate(rows, start=1)],
     ]
     if refs:
         marker = "*published reference results (not ranked, not measured here)*"
         lines.append(_line(["", marker, *[""] * (len(header) - 2)]))
-        lines += [_reference_line(key, ref, i, others) for i, ref in enumerate(refs, start=1)]
-    lines += [
-        "",
-        f"{key.primary_metric}: {direction(key.higher_is_better)}. Measured rows are ranked "
-        "best first by the mean over seeds; ± is the sample std (ddof=1), n/a for one seed.",
-    ]
+        for i, ref in enumerate(refs, start=1):
+            cells = [cell(text) for text in reference_cells(key, ref, others)]
+            cells[1:3] = [f"*{cells[1]}* [{i}]", "*published*"]
+            lines.append(_line(cells))
+    lines += ["", table_note(key), "", INTERVAL_NOTE]
     if refs:
         lines += ["", "Sources of the published results:", ""]
         lines += [f"- [{i}] {ref.source}" for i, ref in enumerate(refs, start=1)]
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(records: list[Record], references: tuple[Reference, ...] = REFERENCES) -> str:
-    """Render records (already valid) as Markdown: a section per task, tables inside."""
+def render_markdown(records: list[Record], references: tuple[Reference, ...] = REFERENCES,
+                    intervals: Intervals | None = None) -> str:
+    """Render records (already valid) as Markdown: a section per task, tables inside.
+
+    `intervals` (record id -> interval, see `leaderboard.uncertainty`) fill the 95% CI column.
+    """
     tables = build_tables(records)
     if not tables:
         return "_No records yet._\n"
@@ -127,7 +155,7 @@ def render_markdown(records: list[Record], references: tuple[Reference, ...] = R
         if key.task != task:
             task = key.task
             parts.append(f"## {cell(task)}\n")
-        parts.append(_markdown_table(key, rows, references))
+        parts.append(_markdown_table(key, rows, references, intervals or {}))
     return "\n".join(parts)
 
 
@@ -157,18 +185,27 @@ def write_readme(
     directory: Path = DEFAULT_DIR,
     out: Path = Path(__file__).parent / "README.md",
 ) -> str:
-    """Render every record of `directory` into `out` (atomically); return the Markdown."""
-    markdown = README_HEADER + render_markdown(read_records(directory))
+    """Render every record of `directory` into `out` (atomically); return the Markdown.
+
+    Single-seed rows get a bootstrap interval from their predictions files (see `leaderboard.uncertainty`).
+    """
+    records = read_records(directory)
+    markdown = README_HEADER + render_markdown(records, intervals=single_seed_intervals(records, directory))
+    write_atomically(out, markdown)
+    return markdown
+
+
+def write_atomically(out: Path, text: str) -> None:
+    """Write `text` to `out` through a temporary file renamed into place."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(
         "w", encoding="utf-8", dir=out.parent, prefix=f".{out.name}.", delete=False
     ) as handle:
-        handle.write(markdown)
+        handle.write(text)
         temporary = Path(handle.name)
     try:
         os.replace(temporary, out)
     except OSError:
         temporary.unlink(missing_ok=True)
         raise
-    return markdown

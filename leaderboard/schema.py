@@ -25,6 +25,7 @@ from leaderboard.checks import (
     check_nonneg_float,
     check_recipe,
     check_record_id,
+    check_relative_path,
     check_samples,
     check_str,
     check_task_name,
@@ -74,7 +75,7 @@ _REQUIRED_CHECKS: Mapping[str, Checker] = MappingProxyType({
 _OPTIONAL_CHECKS: Mapping[str, Checker] = MappingProxyType({
     "time_to_target_seconds": optional(check_nonneg_float),
     "time_to_target_step": optional(int_at_least(0)),
-    "predictions": optional(check_str),
+    "predictions": optional(check_relative_path),
     "notes": check_str,
     "samples": check_samples,
 })

@@ -62,6 +62,11 @@ def _read_shared(path: Path) -> bytes:
         os.close(fd)  # closing releases the lock
 
 
+def read_locked(path: Path) -> bytes:
+    """The bytes of a records file, read under the same shared lock as `read_records`."""
+    return _read_shared(Path(path))
+
+
 def _parse_lines(data: bytes, path: Path) -> Iterator[tuple[int, Record]]:
     """Yield (line number, object) for each line; RecordError on a line that is not one."""
     lines = data.split(b"\n")

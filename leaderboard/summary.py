@@ -41,6 +41,7 @@ class Row:
     metric_means: Mapping[str, float] = field(hash=False)
     wall_seconds_mean: float
     num_parameters: tuple[int, ...]  # the distinct values, sorted
+    record_ids: tuple[str, ...] = ()  # the records summarised, in input order
 
     @property
     def n(self) -> int:
@@ -96,6 +97,7 @@ def summarise(records: list[Record]) -> Row:
         metric_means=MappingProxyType(means),
         wall_seconds_mean=statistics.fmean(record["wall_seconds"] for record in records),
         num_parameters=tuple(sorted({record["num_parameters"] for record in records})),
+        record_ids=tuple(record["id"] for record in records),
     )
 
 

@@ -60,8 +60,30 @@ def test_leaderboard_renders_from_records(records_dir: Path, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "sentiment", "--recipe", "smoke", "--records-dir", str(records_dir),
                  "--runs-dir", str(tmp_path / "runs"), "--no-progress"]) == 0
-    out_md = tmp_path / "README.md"
-    assert main(["leaderboard", "--records-dir", str(records_dir), "--out", str(out_md)]) == 0
+    out_md, out_html = tmp_path / "README.md", tmp_path / "index.html"
+    assert main(["leaderboard", "--records-dir", str(records_dir), "--out", str(out_md),
+                 "--html-out", str(out_html)]) == 0
     text = out_md.read_text()
     assert "## sentiment" in text and "zoo-tiny" in text and "smoke" in text
+    assert "zoo-tiny" in out_html.read_text() and "<svg " in out_html.read_text()
     assert "zoo-tiny" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["reproduce", "no-such-run"], "no record with id 'no-such-run' in {records}"),
+        (["reproduce", "no-such-run", "--data-dir", "/nonexistent/sst2"], "/nonexistent/sst2: data dir not found"),
+        (["score", "{records}/predictions/no-such-run.jsonl"], "predictions file not found"),
+        (["leaderboard", "--check", "--records-dir", "{records}/missing"], "{records}/missing: records dir not found"),
+    ],
+)
+def test_reproduce_and_score_errors_are_one_line(argv: list[str], expected: str, records_dir: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [arg.format(records=records_dir) for arg in argv]
+    if argv[0] == "reproduce":
+        argv += ["--records-dir", str(records_dir)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("zoo: error: ") and expected.format(records=records_dir) in err
+    assert len(err.strip().splitlines()) == 1

@@ -1,5 +1,6 @@
 """One contract over every task: the tiny preset trains two steps, tests to a finite primary metric,
-and the record it writes validates and round-trips; the same seed gives the same metrics."""
+and the record it writes validates and round-trips; its predictions file rescores (the task's
+``score_predictions``) to exactly the recorded metrics; the same seed gives the same metrics."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from benchmarks.definitions import get_benchmark
 from benchmarks.run import RunOptions, run_benchmark
+from leaderboard.predictions import read_predictions
 from leaderboard.schema import validate_record
 from leaderboard.store import read_records
 from tasks import TASKS
@@ -56,6 +58,15 @@ def test_two_steps_give_a_finite_metric_and_a_valid_record(task: str, records_di
     validate_record(record)
     assert read_records(records_dir) == [record]
     assert (tmp_path / "runs" / task).rglob("last.ckpt")
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_predictions_rescore_to_the_recorded_metrics(task: str, records_dir: Path, tmp_path: Path) -> None:
+    record = run_benchmark(_options(task, records_dir, tmp_path))
+    rows = read_predictions(records_dir / record["predictions"])  # also: unique ids, a finite score each
+    assert len(rows) == record["num_test_examples"]
+    assert TASKS[task].score_predictions(rows) == record["metrics"]
+    assert [sample["id"] for sample in record["samples"]] == [row["id"] for row in rows[:8]]
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))

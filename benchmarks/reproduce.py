@@ -1,0 +1,200 @@
+"""``zoo reproduce``: re-run exactly what a record describes and compare, metric by metric.
+
+Everything is checked before any training: the task version of the code equals the record's,
+the record's config rebuilds into the task's ``Config``, the data is there (a real benchmark
+needs its data dir: the record's, or ``--data-dir``) and its fingerprint equals the record's.
+Any of these failing raises ``CannotReproduce`` (exit 2). The rerun writes into a temporary
+records dir, never the leaderboard; the tolerance rule is ``benchmarks.tolerance``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks.definitions import Benchmark, get_benchmark
+from benchmarks.environment import git_state
+from benchmarks.run import RunOptions, run_benchmark
+from benchmarks.tolerance import Tolerance, group_of, tolerance_for
+from leaderboard.predictions import predictions_file, read_predictions
+from leaderboard.schema import Record
+from leaderboard.errors import RecordError
+from leaderboard.store import read_records
+from tasks import get_task
+from tasks.base import config_from_dict
+
+
+class CannotReproduce(ValueError):
+    """The record cannot be re-run as it was made; the message is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class MetricCheck:
+    """One metric of a record next to its reproduced value."""
+
+    name: str
+    recorded: float
+    new: float | None  # None: the rerun did not report it
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        return self.new is not None and abs(self.new - self.recorded) <= self.tolerance
+
+
+def select(record: Record, records: list[Record], seeds: Sequence[int] | None) -> list[Record]:
+    """The records to reproduce: `record`, or its configuration's records for `seeds`."""
+    if not seeds:
+        return [record]
+    group = group_of(record, records)
+    chosen = []
+    for seed in seeds:
+        same = [r for r in group if r["seed"] == seed]
+        if not same:
+            recorded = ", ".join(str(s) for s in sorted({r["seed"] for r in group}))
+            raise CannotReproduce(f"no record of the configuration of {record['id']} has seed {seed} "
+                                  f"(recorded seeds: {recorded})")
+        chosen.append(record if record in same else same[0])
+    return chosen
+
+
+def plan(record: Record, data_dir: str | None = None) -> RunOptions:
+    """The run that reproduces `record`, after checking task version, config, data dir and fingerprint."""
+    task = get_task(record["task"])
+    if task.SPEC.version != record["task_version"]:
+        raise CannotReproduce(f"task version differs: the record was made with {record['task']} "
+                              f"v{record['task_version']}, this code is v{task.SPEC.version}")
+    try:
+        config = config_from_dict(task.Config, record["config"])
+    except (TypeError, ValueError) as error:
+        raise CannotReproduce(f"the record's config does not fit this code's {record['task']} Config: "
+                              f"{str(error).splitlines()[0]}") from None
+    bench = get_benchmark(record["task"], record["benchmark"])
+    config = _with_data(config, bench, data_dir)
+    if record["device"]["kind"] == "cuda" and not torch.cuda.is_available():
+        raise CannotReproduce("the record was made on cuda and there is no CUDA device here")
+    datamodule = task.DataModule(config, seed=record["seed"])
+    datamodule.setup("fit")
+    if datamodule.fingerprint != record["data_fingerprint"]:
+        source = getattr(config, "data_dir", None) or "the generated data"
+        raise CannotReproduce(f"data fingerprint differs: the record saw {record['data_fingerprint']}, "
+                              f"{source} gives {datamodule.fingerprint}")
+    return RunOptions(task=record["task"], benchmark=bench.name, recipe=record["recipe"], seed=record["seed"],
+                      model=_model_option(record, task.SPEC.models), accelerator=record["device"]["kind"],
+                      devices=record["device"]["count"], precision=record["precision"], config=config,
+                      progress_bar=False)
+
+
+def _with_data(config: Any, bench: Benchmark, data_dir: str | None) -> Any:
+    """The config with `data_dir` (--data-dir) applied; CannotReproduce when a real benchmark's data is absent."""
+    if data_dir is not None:
+        if bench.builtin:
+            raise CannotReproduce(f"benchmark {bench.name} is generated; --data-dir is only for real benchmarks")
+        config = dataclasses.replace(config, data_dir=data_dir)
+    source = getattr(config, "data_dir", None)
+    if bench.builtin or (source and source.startswith("hub:")):
+        return config
+    if not source:
+        raise CannotReproduce(f"benchmark {bench.name} needs its data and the record names no data_dir: "
+                              f"give --data-dir ({bench.data_hint})")
+    if not Path(source).is_dir():
+        given = "--data-dir" if data_dir is not None else "the record's data_dir"
+        raise CannotReproduce(f"data dir {source} ({given}) not found: give --data-dir PATH ({bench.data_hint})")
+    return config
+
+
+def _model_option(record: Record, models: Sequence[str]) -> str:
+    """The harness's model option that names a run `record['model']` ("zoo-tiny" comes from "zoo")."""
+    if record["model"] in models:
+        return record["model"]
+    if record["model"].startswith("zoo-") and "zoo" in models:
+        return "zoo"
+    raise CannotReproduce(f"model {record['model']!r} is not one this code offers ({', '.join(models)})")
+
+
+def compare(recorded: Record, rerun: Record, tolerance: Tolerance) -> list[MetricCheck]:
+    """Each recorded metric beside the rerun's value and its tolerance."""
+    return [MetricCheck(name, value, rerun["metrics"].get(name), tolerance.per_metric[name])
+            for name, value in recorded["metrics"].items()]
+
+
+def _table(checks: list[MetricCheck]) -> list[str]:
+    """The aligned table: metric, recorded, new, difference, tolerance, ok/FAIL."""
+    rows = [("metric", "recorded", "new", "difference", "tolerance", "ok")]
+    for c in checks:
+        new, diff = ("—", "—") if c.new is None else (f"{c.new:.6f}", f"{c.new - c.recorded:+.3g}")
+        rows.append((c.name, f"{c.recorded:.6f}", new, diff, f"{c.tolerance:.3g}", "ok" if c.ok else "FAIL"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(text.ljust(w) for text, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+
+
+def _same_predictions(recorded: Record, rerun: Record, records_dir: Path, rerun_dir: Path) -> str | None:
+    """"k of n test predictions identical", when both runs have a predictions file."""
+    old, new = predictions_file(recorded, records_dir), predictions_file(rerun, rerun_dir)
+    if old is None or new is None or not old.is_file():
+        return None
+    before = {row["id"]: row["prediction"] for row in read_predictions(old)}
+    after = read_predictions(new)
+    same = sum(before.get(row["id"], object()) == row["prediction"] for row in after)
+    return f"predictions: {same} of {len(before)} recorded test predictions identical"
+
+
+def _report(recorded: Record, rerun: Record, tolerance: Tolerance, checks: list[MetricCheck],
+            extra: str | None) -> list[str]:
+    """The lines printed for one reproduced record."""
+    commit, dirty = git_state()
+    config = ("identical" if rerun["config_hash"] == recorded["config_hash"]
+              else f"hash {rerun['config_hash']} (data_dir changed)")
+    lines = [
+        f"record {recorded['id']}",
+        f"  {recorded['task']} v{recorded['task_version']}, {recorded['benchmark']}, {recorded['recipe']}, "
+        f"{recorded['model']}, seed {recorded['seed']}, {rerun['precision']}, "
+        f"{rerun['device']['kind']} ×{rerun['device']['count']}",
+        f"  data fingerprint {recorded['data_fingerprint']}: same; config {recorded['config_hash']}: {config}",
+        f"  code: recorded at {recorded['git_commit'][:12]}{' (dirty)' if recorded['git_dirty'] else ''}, "
+        f"now {commit[:12]}{' (dirty)' if dirty else ''}",
+        f"  tolerance: {tolerance.explanation}",
+        *("  " + line for line in _table(checks)),
+    ]
+    return lines + ([f"  {extra}"] if extra else [])
+
+
+def reproduce(record_id: str, records_dir: Path, seeds: Sequence[int] | None = None,
+              data_dir: str | None = None, say: Callable[[str], None] = print) -> int:
+    """Re-run a record (or its configuration's records for `seeds`), print the comparison and a verdict.
+
+    Returns 0 when every metric is within tolerance, 1 otherwise; raises CannotReproduce (or another
+    ValueError / FileNotFoundError naming the problem) when it cannot re-run.
+    """
+    records = read_records(records_dir)
+    record = next((r for r in records if r["id"] == record_id), None)
+    if record is None:
+        raise RecordError(f"no record with id {record_id!r} in {records_dir}")
+    try:
+        targets = select(record, records, seeds)
+        plans = [plan(target, data_dir) for target in targets]  # every check before any training
+    except CannotReproduce as error:
+        raise CannotReproduce(f"cannot reproduce {record_id}: {error}") from None
+    failed: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="zoo-reproduce-") as scratch:
+        rerun_dir = Path(scratch) / "records"
+        for target, options in zip(targets, plans, strict=True):
+            rerun = run_benchmark(dataclasses.replace(options, records_dir=rerun_dir, runs_dir=Path(scratch) / "runs"))
+            tolerance = tolerance_for(target, rerun, group_of(target, records))
+            checks = compare(target, rerun, tolerance)
+            extra = _same_predictions(target, rerun, Path(records_dir), rerun_dir)
+            for line in _report(target, rerun, tolerance, checks, extra):
+                say(line)
+            seed = f" (seed {target['seed']})" if len(targets) > 1 else ""
+            failed += [f"{check.name}{seed}" for check in checks if not check.ok]
+    if failed:
+        say(f"verdict: NOT reproduced: {', '.join(failed)} outside tolerance")
+        return 1
+    say(f"verdict: reproduced: every metric of {len(targets)} record(s) within tolerance")
+    return 0

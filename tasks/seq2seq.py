@@ -1,0 +1,66 @@
+"""Pieces shared by the tasks that generate text (captioning, med_report, asr, generative vqa).
+
+Composition, not inheritance: a task's ``Module`` calls these from its ``step``.
+Shapes: B batch, T target tokens (with bos/eos), V vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+import zoo
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """Decoding settings; recorded in every config so a number names how it was decoded."""
+
+    num_beams: int = 3
+    max_new_tokens: int = 48
+    length_penalty: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.num_beams < 1 or self.max_new_tokens < 1:
+            raise ValueError("decoding.num_beams and decoding.max_new_tokens must be at least 1")
+
+
+def encode_targets(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Targets with bos and eos: ids (B, T) and mask (B, T), for teacher forcing."""
+    return tokenizer.batch_encode(list(texts), max_length=max_length, add_bos=True, add_eos=True)
+
+
+def lm_loss(net: zoo.MultimodalModel, inputs: Mapping[str, torch.Tensor], target: torch.Tensor,
+            target_mask: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over real target positions (bos predicts the first token)."""
+    logits = net.decoder_logits(inputs, target[:, :-1])  # (B, T-1, V)
+    gold = target[:, 1:].masked_fill(~target_mask[:, 1:], -100)  # (B, T-1)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), gold.reshape(-1), ignore_index=-100)
+
+
+def generate_texts(net: zoo.MultimodalModel, inputs: Mapping[str, torch.Tensor], tokenizer: Any,
+                   decoding: Decoding) -> list[str]:
+    """Decode a batch to strings with the model's decoder (greedy when num_beams == 1)."""
+    ids = net.generate(inputs, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id,
+                       max_new_tokens=decoding.max_new_tokens, num_beams=decoding.num_beams,
+                       length_penalty=decoding.length_penalty)
+    return [tokenizer.decode(row) for row in ids.tolist()]
+
+
+def modality_inputs(batch: Mapping[str, Any], keys: Sequence[str]) -> dict[str, torch.Tensor]:
+    """The model inputs of a batch: only the given keys of the shared batch vocabulary."""
+    return {key: batch[key] for key in keys if key in batch}
+
+
+def sample_rows(ids: Sequence[str], predictions: Sequence[str], references: Sequence[Any],
+                limit: int = 8) -> list[dict]:
+    """A few (id, prediction, reference) rows to print beside the run and keep in the record."""
+    rows = []
+    for row_id, prediction, reference in list(zip(ids, predictions, references))[:limit]:
+        ref = reference if isinstance(reference, str) else " | ".join(reference)
+        rows.append({"id": str(row_id), "prediction": prediction, "reference": ref})
+    return rows
