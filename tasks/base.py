@@ -6,7 +6,11 @@ A task is one file with the same five names:
 * presets        – ``tiny()`` (tests, the ``smoke`` recipe), ``quick()``, ``standard()``, ``gpu()``;
 * ``DataModule`` – a ``TaskDataModule``: builds the splits, the tokenizer and the collate function;
 * ``Module``     – a ``TaskModule``: writes ``step(batch, stage)`` and the metrics;
-* ``SPEC``       – a ``TaskSpec``: name, version, benchmarks, primary metric and its direction.
+* ``SPEC``       – a ``TaskSpec``: name, version, benchmarks, primary metric and its direction;
+* ``score_predictions(rows)`` – the test metrics recomputed from the per-example prediction rows
+  (``id``, ``prediction``, ``reference``, ``score``) that ``TaskModule.add_predictions`` collects; it must give
+  exactly the metrics the run recorded (``zoo score``). Optional hook ``sample_input(example)`` →
+  ``{"text" | "image" | "transcript": str}`` (images as ``data:image/png;base64,...``) for the HTML gallery.
 
 Every batch uses one vocabulary, ``BATCH_KEYS``: ``image`` (B, C, H, W) float, ``audio`` (B, M, F) log-mel,
 ``audio_mask`` (B, F) bool, ``text`` (B, T) long, ``text_mask`` (B, T) bool, ``target`` (B, T') long,
