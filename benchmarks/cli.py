@@ -8,8 +8,10 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -196,8 +198,15 @@ def _score(args: argparse.Namespace) -> int:
     return score_file(args.predictions, records_dir=args.records_dir, task=args.task)
 
 
+def _quiet_third_party() -> None:
+    """Hide Lightning's advertising tips and a torch-internal deprecation warning from run output."""
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    _quiet_third_party()
     try:
         if args.command == "bench":
             return _bench(args)
