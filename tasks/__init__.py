@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from tasks import sentiment
+from tasks import asr, captioning, med_report, sentiment, vqa
 
 TASKS: dict[str, ModuleType] = {
     "sentiment": sentiment,
+    "asr": asr,
+    "captioning": captioning,
+    "med_report": med_report,
+    "vqa": vqa,
 }
 
 

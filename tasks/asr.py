@@ -1,0 +1,406 @@
+"""Speech recognition: audio → transcript.
+
+* Input: ``audio`` (B, 80, F) whisper log-mel (100 frames per second) with ``audio_mask`` (B, F); output: the
+  transcript's tokens (``target`` (B, T) with bos/eos, teacher-forced; generated at evaluation).
+* Built-in benchmark ``tts-digits``: digit strings and command words spoken offline by espeak-ng in noise
+  (``tasks/generators/tts_digits.py``), 3000 / 200 / 300 utterances, cached with their features.
+  Real: ``fsdd``, ``an4`` (local copies in their release layouts), ``librispeech`` (a local LibriSpeech root or
+  ``hub:openslr/librispeech_asr``); loaders in ``tasks/asr_data.py``.
+* Models: ``zoo`` (the shared backbone; ``ctc_weight > 0`` adds a CTC head on the encoder's audio positions,
+  owned by this task) or ``whisper`` (openai-whisper's own model at the same size, ``tasks/asr_whisper.py``).
+* Primary metric: WER, lower is better; also CER. Corpus-level (total edits / total reference words or
+  characters) after the normaliser the config names: ``whisper-english+split-digits`` on tts-digits, fsdd and
+  an4, ``whisper-english`` on librispeech. Whisper's normaliser writes a spoken digit run as one number
+  ("four one seven" → "417"), which would turn WER on digit strings into a string error rate; split-digits
+  makes each spoken digit one word again ("4 1 7"), close to the word count of the raw transcript that
+  published AN4 word error rates use. LibriSpeech keeps whisper's normaliser unchanged (the open ASR
+  leaderboard's convention).
+* Targets are the normalised transcripts, so the model learns to write exactly the form that is scored; the
+  prediction rows hold normalised hypothesis and reference (``score_predictions`` needs nothing else), and the
+  gallery shows the transcript as released (``sample_input``). Validation decodes greedily (cheaper); the test
+  split uses ``decoding``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+from torchmetrics.functional.text import char_error_rate, word_error_rate
+
+import zoo
+from tasks import asr_data, seq2seq
+from tasks.asr_whisper import WhisperASR, dimensions, init_whisper, init_zoo_audio
+from tasks.base import Optim, TaskDataModule, TaskModule, TaskSpec, config_from_dict
+from tasks.metrics.asr import normalize_transcript, normalizer_name
+from tasks.metrics.gather import RecordMetric
+
+SPEC = TaskSpec(
+    name="asr",
+    version="1",
+    description="audio → transcript (WER, CER after whisper's English normaliser)",
+    benchmarks=("tts-digits", "fsdd", "an4", "librispeech"),
+    primary_metric="wer",
+    higher_is_better=False,
+    metrics=("wer", "cer"),
+    models=("zoo", "whisper"),
+)
+NORMALIZERS = (normalizer_name(False), normalizer_name(True))
+# Per benchmark: the longest audio in seconds (over every split), the longest target in tokens (char tokenizer,
+# with bos/eos) and the normaliser; Config fields left at None take these.
+BENCHMARK_DEFAULTS = {
+    "tts-digits": {"max_audio_seconds": 5.0, "max_target_tokens": 24, "normalizer": NORMALIZERS[1]},
+    "fsdd": {"max_audio_seconds": 3.0, "max_target_tokens": 8, "normalizer": NORMALIZERS[1]},
+    "an4": {"max_audio_seconds": 8.0, "max_target_tokens": 64, "normalizer": NORMALIZERS[1]},
+    "librispeech": {"max_audio_seconds": 35.0, "max_target_tokens": 600, "normalizer": NORMALIZERS[0]},
+}
+TASK_MODEL_FIELDS = ("num_mel_bins", "vocab_size", "num_classes", "max_text_positions", "max_audio_frames")
+NUM_SAMPLES = 8
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything an asr run depends on (saved in checkpoints and records).
+
+    Fields left at None take the benchmark's ``BENCHMARK_DEFAULTS`` and are written back, so a record names
+    the values used. ``on_long`` says what happens to audio longer than ``max_audio_seconds``: ``"error"`` (a
+    one-line ``ValueError`` naming the file) or ``"truncate"`` (keep the first ``max_audio_seconds``; the
+    transcript stays whole). ``ctc_weight`` > 0 adds ``ctc_weight`` × a CTC loss on the encoder's audio
+    positions. ``init_checkpoint``: a local whisper checkpoint to start from (the whisper model: every tensor
+    that fits; the zoo: its audio stem and encoder).
+    """
+
+    benchmark: str = "tts-digits"
+    data_dir: str | None = None  # fsdd, an4, librispeech: a local folder; librispeech also hub:openslr/librispeech_asr
+    arch: str = "zoo"  # "zoo" (shared backbone) or "whisper" (reference model)
+    preset: str = "small"
+    model: dict = field(default_factory=dict)  # zoo.ModelConfig overrides, e.g. {"width": 192}
+    tokenizer: str = "char"  # "char" (bytes of the normalised text) or "bpe" (whisper's GPT-2 BPE)
+    max_audio_seconds: float | None = None
+    on_long: str = "error"
+    max_target_tokens: int | None = None  # decoder positions; a longer transcript is an error
+    decoding: seq2seq.Decoding | None = None  # None: 3 beams up to max_target_tokens
+    ctc_weight: float = 0.0
+    feature_norm: str = "train"  # "train": per-mel-bin mean/std of the train split; "none": raw whisper log-mel
+    normalizer: str | None = None
+    val_size: int = 200  # carved from train (fixed seed) when the release has no validation split
+    builtin_size: str = "full"  # tts-digits: "full" or "smoke" (a few dozen rows, for tests)
+    init_checkpoint: str | None = None
+    optim: Optim = Optim()
+
+    def __post_init__(self) -> None:
+        if self.benchmark not in SPEC.benchmarks:
+            raise ValueError(f"benchmark: unknown {self.benchmark!r}; known: {', '.join(SPEC.benchmarks)}")
+        for name, value in BENCHMARK_DEFAULTS[self.benchmark].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if self.decoding is None:
+            object.__setattr__(self, "decoding", seq2seq.Decoding(max_new_tokens=self.max_target_tokens))
+        elif isinstance(self.decoding, Mapping):  # from a record or a checkpoint's hyper-parameters
+            object.__setattr__(self, "decoding", seq2seq.Decoding(**self.decoding))
+        choices = {"arch": ("zoo", "whisper"), "tokenizer": ("char", "bpe"), "on_long": ("error", "truncate"),
+                   "normalizer": NORMALIZERS, "builtin_size": tuple(asr_data.TTS_SIZES),
+                   "feature_norm": ("train", "none")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}: must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if not self.max_audio_seconds > 0 or self.max_target_tokens < 3:
+            raise ValueError("max_audio_seconds must be positive and max_target_tokens at least 3")
+        if self.decoding.max_new_tokens > self.max_target_tokens:
+            raise ValueError(f"decoding.max_new_tokens ({self.decoding.max_new_tokens}) must be at most "
+                             f"max_target_tokens ({self.max_target_tokens})")
+        if not 0.0 <= self.ctc_weight:
+            raise ValueError(f"ctc_weight: must be >= 0, got {self.ctc_weight}")
+        if self.init_checkpoint and self.feature_norm != "none":
+            raise ValueError("feature_norm: must be 'none' with init_checkpoint (whisper's weights expect raw log-mel)")
+        reserved = sorted(set(self.model) & set(TASK_MODEL_FIELDS))
+        if reserved:
+            raise ValueError(f"model: {', '.join(reserved)} are set by the task, not overridable")
+
+    @property
+    def max_frames(self) -> int:
+        """Longest log-mel input in frames (100 per second)."""
+        return round(self.max_audio_seconds * asr_data.FRAMES_PER_SECOND)
+
+    @property
+    def split_digits(self) -> bool:
+        return self.normalizer == NORMALIZERS[1]
+
+
+# ---------------------------------------------------------------- presets (recipes)
+def tiny(benchmark: str = "tts-digits", arch: str = "zoo") -> Config:
+    """Seconds on a CPU: the tests' and the ``smoke`` recipe's preset (tts-digits at its smoke size)."""
+    return Config(benchmark=benchmark, arch=arch, preset="tiny", builtin_size="smoke",
+                  decoding=seq2seq.Decoding(num_beams=2, max_new_tokens=8),
+                  optim=Optim(lr=3e-3, batch_size=8, max_epochs=1, max_steps=20))
+
+
+QUICK_MODEL = {"width": 128, "num_heads": 4, "num_encoder_layers": 3, "num_decoder_layers": 1, "dropout": 0.0}
+
+
+def quick(benchmark: str = "tts-digits", arch: str = "zoo") -> Config:
+    """About a minute and a half of training on a 2-core CPU on tts-digits; clearly learns."""
+    return Config(benchmark=benchmark, arch=arch, preset="small", model=QUICK_MODEL, ctc_weight=0.5,
+                  optim=Optim(lr=1e-3, batch_size=16, max_epochs=4, warmup_fraction=0.05))
+
+
+def standard(benchmark: str = "tts-digits", arch: str = "zoo") -> Config:
+    """The leaderboard recipe on CPU (at most about 20 minutes per seed on 2 cores)."""
+    epochs = {"tts-digits": 10, "fsdd": 12, "an4": 40, "librispeech": 1}[benchmark]
+    return Config(benchmark=benchmark, arch=arch, preset="small",
+                  model={"width": 192, "num_heads": 4, "num_encoder_layers": 4, "num_decoder_layers": 2,
+                         "dropout": 0.1}, ctc_weight=0.3,
+                  optim=Optim(lr=1.5e-3, batch_size=32, max_epochs=epochs))
+
+
+def gpu(benchmark: str = "tts-digits", arch: str = "zoo") -> Config:
+    """Larger preset and longer schedule for a GPU (bf16-mixed)."""
+    epochs = {"tts-digits": 30, "fsdd": 40, "an4": 100, "librispeech": 20}[benchmark]
+    return Config(benchmark=benchmark, arch=arch, preset="base", ctc_weight=0.3,
+                  tokenizer="bpe" if benchmark == "librispeech" else "char",
+                  optim=Optim(lr=5e-4, batch_size=64, max_epochs=epochs))
+
+
+PRESETS = {"smoke": tiny, "quick": quick, "standard": standard, "gpu": gpu}
+
+
+# ---------------------------------------------------------------- data
+class Utterances(Dataset):
+    """One split: featurized rows with their normalised transcript; lengths checked once, up front."""
+
+    def __init__(self, data: Any, config: Config, tokenizer: Any) -> None:
+        self.data, self.max_frames = data, config.max_frames
+        self.targets = [normalize_transcript(text, config.split_digits) for text in data["text"]]
+        sources = list(data["source"])
+        for source, frames in zip(sources, data["num_frames"], strict=True):
+            if frames > self.max_frames and config.on_long == "error":
+                raise ValueError(f"{source}: audio is {frames / asr_data.FRAMES_PER_SECOND:.2f} s long, more than "
+                                 f"max_audio_seconds={config.max_audio_seconds} (on_long='truncate' cuts it)")
+        for source, target in zip(sources, self.targets, strict=True):
+            if len(tokenizer.encode(target)) + 2 > config.max_target_tokens:
+                raise ValueError(f"{source}: transcript {target!r} needs more than max_target_tokens="
+                                 f"{config.max_target_tokens} tokens with bos and eos")
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        row = self.data[int(index)]
+        return {"id": row["id"], "text": row["text"], "target_text": self.targets[index],
+                "mel": asr_data.decode_features(row)[:, : self.max_frames]}  # (M, F)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
+class LengthGroupedSampler(Sampler[int]):
+    """A seeded shuffle in which every run of ``batch_size`` indices has similar audio lengths (less padding).
+
+    Each epoch: permute (seed, epoch), sort windows of ``GROUP_BATCHES`` batches by length, cut them into
+    batches and permute the batches. ``set_epoch`` (called by Lightning) makes the order a function of
+    (seed, epoch), so a resumed run sees the same batches as an uninterrupted one.
+    """
+
+    GROUP_BATCHES = 32
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int) -> None:
+        self.lengths, self.batch_size, self.seed, self.epoch = torch.tensor(list(lengths)), batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(len(self.lengths), generator=generator)
+        window = self.batch_size * self.GROUP_BATCHES
+        groups = [chunk[self.lengths[chunk].argsort(stable=True)] for chunk in order.split(window)]
+        batches = torch.cat(groups).split(self.batch_size)
+        return (int(i) for b in torch.randperm(len(batches), generator=generator) for i in batches[b])
+
+
+class DataModule(TaskDataModule):
+    """Builds the splits and the tokenizer; batches carry ``audio``, ``audio_mask``, ``target``, ``target_mask``,
+    ``reference`` (normalised transcripts) and ``id``."""
+
+    def __init__(self, config: Config, seed: int = 0, num_workers: int = 0) -> None:
+        super().__init__(config.optim.batch_size, seed, num_workers)
+        self.config = config
+        self.tokenizer: Any = None
+        self.fingerprint = ""
+        self.feature_stats: dict[str, list[float]] | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        c = self.config
+        data, self.fingerprint = asr_data.load_splits(c.benchmark, c.data_dir, c.val_size, c.builtin_size)
+        self.tokenizer = zoo.ByteTokenizer() if c.tokenizer == "char" else zoo.WhisperBPETokenizer()
+        self.splits = {split: Utterances(rows, c, self.tokenizer) for split, rows in data.items()}
+        if c.feature_norm == "train":
+            self.feature_stats = asr_data.feature_stats(data["train"])
+
+    def module_kwargs(self) -> dict[str, Any]:
+        return {"feature_stats": self.feature_stats}
+
+    def train_dataloader(self) -> DataLoader:
+        train = self.splits["train"]
+        sampler = LengthGroupedSampler(train.data["num_frames"], self.batch_size, self.seed)
+        return DataLoader(train, batch_size=self.batch_size, sampler=sampler, collate_fn=self.collate,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+
+    def collate(self, examples: list[dict]) -> dict[str, Any]:
+        mels = [e["mel"] for e in examples]
+        audio = torch.zeros(len(mels), asr_data.NUM_MEL_BINS, max(m.shape[1] for m in mels))  # (B, M, F)
+        audio_mask = torch.zeros(len(mels), audio.shape[2], dtype=torch.bool)  # (B, F)
+        for row, mel in enumerate(mels):
+            audio[row, :, : mel.shape[1]] = mel
+            audio_mask[row, : mel.shape[1]] = True
+        references = [e["target_text"] for e in examples]
+        target, target_mask = seq2seq.encode_targets(self.tokenizer, references, self.config.max_target_tokens)
+        return {"audio": audio, "audio_mask": audio_mask, "target": target, "target_mask": target_mask,
+                "reference": references, "id": [e["id"] for e in examples]}
+
+
+def sample_input(example: Mapping[str, Any]) -> dict[str, str]:
+    """The gallery's input column: the transcript as released."""
+    return {"transcript": example["text"]}
+
+
+# ---------------------------------------------------------------- metrics
+def corpus_scores(pairs: Sequence[tuple[str, str]]) -> dict[str, float]:
+    """Corpus WER and CER of normalised (hypothesis, reference) pairs; empty references are skipped."""
+    kept = [(hyp, ref) for hyp, ref in pairs if ref.strip()]
+    if not kept:
+        raise ValueError("asr: no example with a non-empty reference to score")
+    hyps, refs = [h for h, _ in kept], [r for _, r in kept]
+    return {"wer": float(word_error_rate(hyps, refs)), "cer": float(char_error_rate(hyps, refs))}
+
+
+def example_wer(hypothesis: str, reference: str) -> float:
+    """One example's WER; with an empty reference, 1.0 if anything was written, else 0.0."""
+    if not reference.split():
+        return float(bool(hypothesis.split()))
+    return float(word_error_rate([hypothesis], [reference]))
+
+
+class Transcripts(RecordMetric):
+    """Corpus WER/CER over normalised (hypothesis, reference) records, each example id counted once (DDP)."""
+
+    higher_is_better = False
+
+    def update(self, ids: Sequence[Hashable], hypotheses: Sequence[str], references: Sequence[str]) -> None:
+        self.add_records(list(zip(hypotheses, references, strict=True)), ids)
+
+    def compute(self) -> dict[str, float]:
+        return corpus_scores(self.synced_records())
+
+
+def score_predictions(rows: list[dict]) -> dict[str, float]:
+    """The test metrics recomputed from prediction rows (normalised ``prediction`` and ``reference``)."""
+    return corpus_scores([(row["prediction"], row["reference"]) for row in rows])
+
+
+# ---------------------------------------------------------------- model
+class _Encoded:
+    """A model whose encoder output is already computed: ``decoder_logits`` for ``seq2seq.lm_loss``."""
+
+    def __init__(self, net: nn.Module, memory: torch.Tensor, memory_mask: torch.Tensor) -> None:
+        self.net, self.memory, self.memory_mask = net, memory, memory_mask
+
+    def decoder_logits(self, inputs: Mapping[str, torch.Tensor], target_in: torch.Tensor) -> torch.Tensor:
+        return self.net.decoder(target_in, self.memory, self.memory_mask)  # (B, T, V)
+
+
+class Module(TaskModule):
+    """Speech recogniser on the shared backbone or whisper's model; LM loss (+ CTC), beam-search transcripts."""
+
+    def __init__(self, config: Config | Mapping[str, Any], tokenizer: Mapping[str, Any],
+                 feature_stats: Mapping[str, Sequence[float]] | None = None) -> None:
+        if isinstance(config, Mapping):
+            config = config_from_dict(Config, config)
+        super().__init__(config)
+        if (feature_stats is None) != (config.feature_norm == "none"):
+            raise ValueError("feature_stats (per-bin mean, std of the train split) are needed exactly when "
+                             f"feature_norm='train'; feature_norm={config.feature_norm!r}")
+        self.save_hyperparameters({"config": dataclasses.asdict(config), "tokenizer": dict(tokenizer),
+                                   "feature_stats": None if feature_stats is None else dict(feature_stats)})
+        self.tokenizer = zoo.tokenizer_from_dict(dict(tokenizer))
+        self.model_config = zoo.preset(
+            config.preset, num_mel_bins=asr_data.NUM_MEL_BINS, vocab_size=self.tokenizer.vocab_size, num_classes=0,
+            max_text_positions=config.max_target_tokens, max_audio_frames=config.max_frames, **config.model)
+        if config.arch == "zoo":
+            self.net = zoo.MultimodalModel(self.model_config)
+            self.net.text = None  # the encoder reads no text: drop its unused text embedder (DDP needs every
+            # parameter to train; the decoder keeps its own token embedding)
+        else:
+            self.net = WhisperASR(dimensions(self.model_config))
+        if config.init_checkpoint:
+            report = (init_zoo_audio if config.arch == "zoo" else init_whisper)(self.net, config.init_checkpoint)
+            print(f"asr: initialised {len(report['loaded'])} tensors from {config.init_checkpoint} "
+                  f"({len(report['skipped'])} left out)")
+        self.ctc_head = nn.Linear(self.model_config.width, self.tokenizer.vocab_size) if config.ctc_weight else None
+        stats = feature_stats or {"mean": [0.0] * asr_data.NUM_MEL_BINS, "std": [1.0] * asr_data.NUM_MEL_BINS}
+        self.register_buffer("feature_mean", torch.tensor(stats["mean"], dtype=torch.float32)[:, None])  # (M, 1)
+        self.register_buffer("feature_std", torch.tensor(stats["std"], dtype=torch.float32)[:, None])  # (M, 1)
+        self.metrics = nn.ModuleDict({stage: Transcripts() for stage in ("val", "test")})
+        self.samples: list[dict] = []
+
+    def loss(self, inputs: Mapping[str, torch.Tensor], target: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
+        """Next-token cross-entropy, plus ``ctc_weight`` × CTC on the encoder output when the head exists."""
+        if self.ctc_head is None:
+            return seq2seq.lm_loss(self.net, inputs, target, target_mask)
+        memory, memory_mask = self.net.encode(inputs)  # (B, N, D), (B, N)
+        lm = seq2seq.lm_loss(_Encoded(self.net, memory, memory_mask), inputs, target, target_mask)
+        log_probs = F.log_softmax(self.ctc_head(memory).float(), dim=-1).transpose(0, 1)  # (N, B, V)
+        body = target[:, 1:]  # (B, T-1) without bos
+        body_mask = target_mask[:, 1:] & (body != self.tokenizer.eos_id)
+        ctc = F.ctc_loss(log_probs, body[body_mask], memory_mask.sum(1), body_mask.sum(1),
+                         blank=self.tokenizer.pad_id, zero_infinity=True)
+        return lm + self.config.ctc_weight * ctc
+
+    def inputs(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """The model inputs: log-mel normalised per bin (padding stays 0) and its mask."""
+        inputs = seq2seq.modality_inputs(batch, ("audio", "audio_mask"))
+        audio = (inputs["audio"] - self.feature_mean) / self.feature_std  # (B, M, F)
+        return {**inputs, "audio": audio * inputs["audio_mask"][:, None, :]}
+
+    def step(self, batch: Mapping[str, Any], stage: str) -> torch.Tensor:
+        inputs = self.inputs(batch)
+        loss = self.loss(inputs, batch["target"], batch["target_mask"])
+        if stage != "train":
+            decoding = self.config.decoding if stage == "test" else dataclasses.replace(self.config.decoding,
+                                                                                         num_beams=1)
+            texts = seq2seq.generate_texts(self.net, inputs, self.tokenizer, decoding)
+            hyps = [normalize_transcript(text, self.config.split_digits) for text in texts]
+            self.metrics[stage].update(batch["id"], hyps, batch["reference"])
+            if stage == "test":
+                self.add_predictions(batch["id"], hyps, batch["reference"],
+                                     [example_wer(h, r) for h, r in zip(hyps, batch["reference"], strict=True)])
+                room = NUM_SAMPLES - len(self.samples)
+                self.samples += seq2seq.sample_rows(batch["id"], hyps, batch["reference"], limit=room)
+        return loss
+
+    def compute_metrics(self, stage: str) -> dict[str, float]:
+        values = self.metrics[stage].compute()
+        self.metrics[stage].reset()
+        return values
+
+    def on_test_epoch_start(self) -> None:
+        super().on_test_epoch_start()
+        self.samples = []
+
+    def on_test_epoch_end(self) -> None:
+        super().on_test_epoch_end()
+        if self.trainer.is_global_zero:
+            print(f"asr test samples ({self.config.normalizer}; prediction | reference):")
+            for row in self.samples:
+                print(f"  {row['id']}: {row['prediction']!r} | {row['reference']!r}")

@@ -1,0 +1,182 @@
+"""The asr task's reference model (openai-whisper's own encoder-decoder) and initialisation from whisper checkpoints.
+
+``WhisperASR`` wraps ``whisper.model.Whisper(ModelDimensions)`` sized like a zoo preset (``dimensions``) behind
+the interface the task's ``Module`` uses for the shared backbone: ``encode(inputs) -> (memory, mask)``,
+``decoder(tokens, memory, mask) -> logits``, ``decoder_logits`` and ``generate`` (zoo's greedy and beam search
+over a view of whisper's decoder, without a KV cache: whisper's cache works through forward hooks).
+
+Whisper's encoder takes exactly ``2 * n_audio_ctx`` frames, so ``encode`` fills padded frames and pads every
+utterance to that length with the log-mel value of digital silence: the utterance's maximum − 2, which is what
+whisper's own zero padding becomes after its scaling (floor at max − 8 in log10 units, then ``(x + 4) / 4``).
+Its decoder attends to that padding, as whisper does; the returned mask marks real positions (for CTC).
+
+``init_whisper`` and ``init_zoo_audio`` copy a local whisper checkpoint (``{"dims", "model_state_dict"}`` as
+openai ships them, or a bare state dict; ``torch.load(weights_only=True)``) into either model.
+
+Shapes: B batch, M mel bins, F frames, N audio positions, D width, T tokens, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from whisper.model import ModelDimensions, Whisper
+
+import zoo
+from zoo.encoder import MODALITIES
+
+
+def dimensions(config: zoo.ModelConfig) -> ModelDimensions:
+    """Whisper dimensions of the same size as a zoo model config (width, heads, layers, vocabulary, lengths)."""
+    return ModelDimensions(
+        n_mels=config.num_mel_bins, n_audio_ctx=math.ceil(config.max_audio_frames / 2),
+        n_audio_state=config.width, n_audio_head=config.num_heads, n_audio_layer=config.num_encoder_layers,
+        n_vocab=config.vocab_size, n_text_ctx=config.max_text_positions, n_text_state=config.width,
+        n_text_head=config.num_heads, n_text_layer=config.num_decoder_layers)
+
+
+class _DecoderView:
+    """What ``zoo.generation`` needs of a decoder: ``max_positions`` and ``(tokens, memory, mask, cache) -> logits``."""
+
+    def __init__(self, decoder: nn.Module) -> None:
+        self.decoder = decoder
+        self.max_positions = decoder.positional_embedding.shape[0]
+
+    def __call__(self, tokens: Tensor, memory: Tensor, memory_mask: Tensor | None = None,
+                 cache: Any = None) -> Tensor:
+        """tokens (B, T), memory (B, N, D) -> logits (B, T, V); whisper attends to every memory position."""
+        if cache is not None:
+            raise ValueError("WhisperASR decodes without a KV cache (use_cache=False)")
+        return self.decoder(tokens, memory)
+
+
+class WhisperASR(nn.Module):
+    """openai-whisper's model, initialised like the zoo (normal(0, 0.02) weights, zero biases)."""
+
+    def __init__(self, dims: ModelDimensions) -> None:
+        super().__init__()
+        self.whisper = Whisper(dims)
+        self.num_frames = 2 * dims.n_audio_ctx
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, std=0.02)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+        nn.init.normal_(self.whisper.decoder.positional_embedding, std=0.02)  # whisper leaves it empty
+
+    @property
+    def decoder(self) -> _DecoderView:
+        return _DecoderView(self.whisper.decoder)
+
+    def encode(self, inputs: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """audio (B, M, F), audio_mask (B, F) -> memory (B, N, D), real positions (B, N); N = num_frames / 2."""
+        mel = inputs["audio"]
+        b, _, f = mel.shape
+        if f > self.num_frames:
+            raise ValueError(f"audio has {f} frames, more than whisper's fixed {self.num_frames} (n_audio_ctx x 2)")
+        mask = inputs.get("audio_mask")
+        mask = torch.ones(b, f, dtype=torch.bool, device=mel.device) if mask is None else mask
+        silence = mel.masked_fill(~mask[:, None, :], float("-inf")).amax(dim=(1, 2)) - 2.0  # (B,)
+        mel = torch.where(mask[:, None, :], mel, silence[:, None, None])  # (B, M, F)
+        mel = torch.cat([mel, silence[:, None, None].expand(b, mel.shape[1], self.num_frames - f)], dim=2)
+        real = F.pad(mask, (0, self.num_frames - f), value=False)[:, ::2]  # (B, N)
+        return self.whisper.encoder(mel), real
+
+    def decoder_logits(self, inputs: Mapping[str, Tensor], target_in: Tensor) -> Tensor:
+        """Teacher-forced logits (B, T, V)."""
+        memory, mask = self.encode(inputs)
+        return self.decoder(target_in, memory, mask)
+
+    @torch.no_grad()
+    def generate(self, inputs: Mapping[str, Tensor], bos_id: int, eos_id: int, pad_id: int,
+                 max_new_tokens: int = 32, num_beams: int = 1, length_penalty: float = 1.0) -> Tensor:
+        """Generated ids (B, L) without bos, pad after eos (zoo's greedy / beam search)."""
+        memory, mask = self.encode(inputs)
+        if num_beams == 1:
+            return zoo.greedy_search(self.decoder, memory, mask, bos_id, eos_id, pad_id, max_new_tokens,
+                                     use_cache=False)
+        return zoo.beam_search(self.decoder, memory, mask, bos_id, eos_id, pad_id, max_new_tokens,
+                               num_beams=num_beams, length_penalty=length_penalty, use_cache=False)
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, Any] | None, dict[str, Tensor]]:
+    """``(dims or None, state dict)`` of a local whisper checkpoint file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: whisper checkpoint not found")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle errors, unsafe globals, truncated zip
+        raise ValueError(f"{path}: cannot read as a checkpoint ({type(error).__name__}: {error})".splitlines()[0]) \
+            from None
+    state = data.get("model_state_dict", data) if isinstance(data, dict) else None
+    if not isinstance(state, dict) or "encoder.conv1.weight" not in state:
+        raise ValueError(f"{path}: not a whisper checkpoint (no model_state_dict with encoder.conv1.weight)")
+    return data.get("dims"), state
+
+
+def init_whisper(model: WhisperASR, path: str | Path) -> dict[str, list[str]]:
+    """Copy every tensor that fits (positional tables cut to our lengths); returns ``{"loaded", "skipped"}``."""
+    _, state = read_checkpoint(path)
+    own = model.whisper.state_dict()
+    updates = {}
+    for key, value in state.items():
+        if key.endswith("positional_embedding") and key in own and value.shape[0] >= own[key].shape[0]:
+            value = value[: own[key].shape[0]]
+        if key in own and own[key].shape == value.shape:
+            updates[key] = value
+    model.whisper.load_state_dict(updates, strict=False)
+    return {"loaded": sorted(updates), "skipped": sorted(set(state) - set(updates))}
+
+
+def _zoo_audio_names(num_layers: int) -> dict[str, str]:
+    """Whisper encoder key → zoo key, for the tensors copied one to one."""
+    names = {f"encoder.{conv}.{p}": f"audio.{conv}.{p}" for conv in ("conv1", "conv2") for p in ("weight", "bias")}
+    names |= {f"encoder.ln_post.{p}": f"encoder.norm.{p}" for p in ("weight", "bias")}
+    for i in range(num_layers):
+        pairs = {"attn_ln": "attn_norm", "attn.out": "attn.proj", "mlp_ln": "mlp_norm", "mlp.0": "mlp.fc",
+                 "mlp.2": "mlp.proj"}
+        names |= {f"encoder.blocks.{i}.{theirs}.{p}": f"encoder.blocks.{i}.{ours}.{p}"
+                  for theirs, ours in pairs.items() for p in ("weight", "bias")}
+    return names
+
+
+def init_zoo_audio(net: zoo.MultimodalModel, path: str | Path) -> dict[str, list[str]]:
+    """Initialise the zoo's audio stem and fusion encoder from a whisper checkpoint's audio encoder.
+
+    Whisper's separate q, k (no bias), v projections become the fused ``qkv``; the audio modality-type
+    embedding is zeroed, so on audio alone the zoo encoder then computes whisper's encoder function.
+    """
+    dims, state = read_checkpoint(path)
+    if dims is not None and dims.get("n_audio_head") != net.config.num_heads:
+        raise ValueError(f"{path}: whisper has {dims.get('n_audio_head')} audio heads, the zoo model "
+                         f"{net.config.num_heads}; set model.num_heads to match")
+    own = net.state_dict()
+    names = _zoo_audio_names(len(net.encoder.blocks))
+    used = {theirs for theirs, ours in names.items()
+            if theirs in state and ours in own and own[ours].shape == state[theirs].shape}
+    updates = {names[theirs]: state[theirs] for theirs in used}
+    for i in range(len(net.encoder.blocks)):
+        theirs, ours = f"encoder.blocks.{i}.attn.", f"encoder.blocks.{i}.attn.qkv."
+        parts = [f"{theirs}{n}.{p}" for n in ("query", "key", "value") for p in ("weight", "bias")]
+        if not all(k in state for k in parts if k != f"{theirs}key.bias"):
+            continue
+        weight = torch.cat([state[f"{theirs}{n}.weight"] for n in ("query", "key", "value")])  # (3D, D)
+        query_bias = state[f"{theirs}query.bias"]
+        bias = torch.cat([query_bias, torch.zeros_like(query_bias), state[f"{theirs}value.bias"]])  # (3D,)
+        if own[f"{ours}weight"].shape == weight.shape:
+            updates |= {f"{ours}weight": weight, f"{ours}bias": bias}
+            used |= set(parts) & set(state)
+    if not updates:
+        raise ValueError(f"{path}: no whisper audio-encoder tensor fits this zoo model (width, mel bins)")
+    type_embedding = own["encoder.type_embedding.weight"].clone()
+    type_embedding[MODALITIES.index("audio")] = 0.0
+    updates["encoder.type_embedding.weight"] = type_embedding
+    net.load_state_dict(updates, strict=False)
+    return {"loaded": sorted(updates), "skipped": sorted(set(state) - used)}

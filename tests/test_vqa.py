@@ -1,0 +1,158 @@
+"""VQA task: the VQA-RAD loader on a fixture in the OSF layout, both answer modes through the harness,
+rescoring with groups, unknown answers, the curriculum sampler and the majority baseline."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks.run import RunOptions, run_benchmark
+from leaderboard.predictions import read_predictions
+from tasks import vqa, vqa_data
+from tasks.base import Optim
+
+RAD_ITEMS = [  # (image, question, answer as released, answer_type as released, phrase_type)
+    ("synpic 1.jpg", "Is there a fracture?", "Yes ", "CLOSED", "freeform"),
+    ("synpic 1.jpg", "Is a bone broken?", "yes", "CLOSED ", "para"),
+    ("synpic2.jpg", "Which organ is shown?", "Left Lung", "OPEN", "freeform"),
+    ("synpic2.jpg", "Is the heart enlarged?", 1, "CLOSED", "freeform"),
+    ("synpic3.png", "What plane is this?", "Axial", "OPEN", "freeform"),
+    ("synpic3.png", "Is there effusion?", "no", "CLOSED", "freeform"),
+    ("synpic2.jpg", "Is the lung collapsed?", "No", "CLOSED", "test_freeform"),
+    ("synpic3.png", "Which organ is this?", "left lung", "OPEN", "test_para"),
+    ("synpic 1.jpg", "What modality is used?", "CT", "OPEN", "test_freeform"),
+]
+
+
+@pytest.fixture()
+def rad_folder(tmp_path: Path) -> Path:
+    """A tiny VQA-RAD release: the json and an image folder, names with spaces as in the real one."""
+    root = tmp_path / "vqa_rad"
+    images = root / vqa_data.RAD_IMAGES
+    images.mkdir(parents=True)
+    for seed, name in enumerate(sorted({item[0] for item in RAD_ITEMS})):
+        pixels = np.random.default_rng(seed).integers(0, 255, (40, 50, 3), dtype=np.uint8)
+        Image.fromarray(pixels).convert("L").save(images / name)  # grey, like a radiograph
+    rows = [{"qid": str(i), "image_name": img, "question": q, "answer": a, "answer_type": t, "phrase_type": p,
+             "image_organ": "CHEST"} for i, (img, q, a, t, p) in enumerate(RAD_ITEMS)]
+    (root / vqa_data.RAD_JSON).write_text(json.dumps(rows))
+    return root
+
+
+def test_vqa_rad_loads_with_the_official_split_and_normalised_answers(rad_folder: Path) -> None:
+    config = vqa.Config(benchmark="vqa-rad", data_dir=str(rad_folder), image_size=30, patch_size=15,
+                        val_fraction=0.2)
+    splits, fingerprint = vqa.load_splits(config)
+    test = splits["test"]
+    assert [r["question"] for r in test.rows] == [item[1] for item in RAD_ITEMS[6:]]
+    assert [(r["answer"], r["group"]) for r in test.rows] == [("no", "closed"), ("left lung", "open"), ("ct", "open")]
+    assert len(splits["train"]) + len(splits["val"]) == 6 and len(splits["val"]) == 1
+    train_answers = {r["answer"] for s in ("train", "val") for r in splits[s].rows}
+    assert train_answers == {"yes", "left lung", "1", "axial", "no"}
+    assert {r["group"] for r in splits["train"].rows} <= {"closed", "open"}
+    assert test[2]["image"].shape == (30, 30, 3) and test[2]["image"].dtype == np.uint8
+    assert len(fingerprint) == 16
+
+
+def test_vqa_rad_missing_image_is_named(rad_folder: Path) -> None:
+    (rad_folder / vqa_data.RAD_IMAGES / "synpic 1.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match="synpic 1.jpg"):
+        vqa.load_splits(vqa.Config(benchmark="vqa-rad", data_dir=str(rad_folder)))
+
+
+@pytest.mark.parametrize("answer_mode", ["classify", "generate"])
+def test_vqa_rad_runs_in_both_answer_modes(rad_folder: Path, records_dir: Path, tmp_path: Path,
+                                           answer_mode: str) -> None:
+    record = run_benchmark(RunOptions(
+        task="vqa", benchmark="vqa-rad", recipe="smoke", data_dir=str(rad_folder), records_dir=records_dir,
+        runs_dir=tmp_path / "runs", progress_bar=False,
+        overrides={"answer_mode": answer_mode, "image_size": 30, "val_fraction": 0.2,
+                   "optim": Optim(batch_size=4, max_epochs=1, max_steps=2)}))
+    assert record["config"]["answer_mode"] == answer_mode
+    assert set(record["metrics"]) == {"accuracy", "closed_accuracy", "open_accuracy"}
+    rows = read_predictions(records_dir / record["predictions"])
+    assert vqa.score_predictions(rows) == record["metrics"]
+    assert rows[0]["reference"] == {"answer": "no", "group": "closed"}
+    assert record["samples"][0]["input"]["image"].startswith("data:image/png;base64,")
+
+
+@pytest.mark.parametrize("question_input", ["text", "encoding"])
+def test_sort_of_clevr_rescores_with_groups(question_input: str, records_dir: Path, tmp_path: Path) -> None:
+    record = run_benchmark(RunOptions(task="vqa", recipe="smoke", records_dir=records_dir, runs_dir=tmp_path / "runs",
+                                      progress_bar=False, overrides={"question_input": question_input}))
+    assert set(record["metrics"]) == {"accuracy", "relational_accuracy", "nonrelational_accuracy"}
+    rows = read_predictions(records_dir / record["predictions"])
+    assert {r["reference"]["group"] for r in rows} == {"relational", "nonrelational"}
+    assert vqa.score_predictions(rows) == record["metrics"]
+    relational = [r["score"] for r in rows if r["reference"]["group"] == "relational"]
+    assert math.isclose(record["metrics"]["relational_accuracy"], sum(relational) / len(relational), rel_tol=1e-6)
+
+
+def test_unknown_test_answer_counts_as_wrong_not_an_error() -> None:
+    rows = [{"id": "a", "prediction": "yes", "reference": {"answer": "yes", "group": "closed"}, "score": 1.0},
+            {"id": "b", "prediction": "yes", "reference": {"answer": "never seen", "group": "open"}, "score": 0.0}]
+    assert vqa.score_predictions(rows) == {"accuracy": 0.5, "closed_accuracy": 1.0, "open_accuracy": 0.0}
+
+
+def test_unknown_test_answer_gets_no_label(rad_folder: Path) -> None:
+    datamodule = vqa.DataModule(vqa.Config(benchmark="vqa-rad", data_dir=str(rad_folder), image_size=30))
+    datamodule.setup("fit")
+    test = datamodule.splits["test"]
+    batch = datamodule.collate([test[i] for i in range(len(test))])
+    assert "ct" not in datamodule.answers
+    assert batch["label"].tolist()[2] == -100 and batch["label"].tolist()[0] == datamodule.answers.index("no")
+
+
+def test_vqa_accuracy_rows_rescore_with_ten_answers() -> None:
+    answers = ["2"] * 3 + ["3"] * 7
+    rows = [{"id": "q1", "prediction": "two", "reference": {"answers": answers, "group": "number"}, "score": 0.9}]
+    assert vqa.score_predictions(rows) == {"vqa_accuracy": pytest.approx(0.9, abs=1e-6),
+                                           "accuracy": pytest.approx(0.9, abs=1e-6)}
+
+
+def test_majority_baseline_per_group_and_per_question() -> None:
+    def row(i: int, question: str, answer: str, group: str) -> dict:
+        return {"id": str(i), "question": question, "answer": answer, "answers": [answer], "group": group}
+    train = [row(0, "is it big?", "no", "closed"), row(1, "is it red?", "yes", "closed"),
+             row(2, "is it red?", "yes", "closed"), row(3, "what organ?", "lung", "open"),
+             row(4, "what plane?", "axial", "open"), row(5, "what plane?", "axial", "open")]
+    test = [row(6, "is it big?", "no", "closed"), row(7, "is it red?", "yes", "closed"),
+            row(8, "what organ?", "lung", "open"), row(9, "what else?", "liver", "open")]
+    assert vqa.majority_baseline(train, test) == {"accuracy": 0.25, "closed_accuracy": 0.5, "open_accuracy": 0.0}
+    assert vqa.majority_baseline(train, test, by="question") == {
+        "accuracy": 0.75, "closed_accuracy": 1.0, "open_accuracy": 0.5}
+
+
+def test_warmup_sampler_draws_only_warmup_indices_first() -> None:
+    warm = [0, 2, 4]
+    sampler = vqa_data.WarmupSampler(size=10, warmup_indices=warm, warmup_epochs=1.5, seed=0)
+    first = list(sampler)
+    sampler.set_epoch(1)
+    second = list(sampler)
+    sampler.set_epoch(2)
+    third = list(sampler)
+    assert set(first) <= set(warm) and set(second[:5]) <= set(warm)
+    assert sorted(second[5:]) != [] and sorted(third) == list(range(10))
+    assert len(first) == len(second) == len(third) == 10
+
+
+def test_answer_vocabulary_is_saved_with_the_module() -> None:
+    datamodule = vqa.DataModule(vqa.tiny())
+    datamodule.setup("fit")
+    module = vqa.Module(vqa.tiny(), datamodule.tokenizer.to_dict(), **datamodule.module_kwargs())
+    assert module.hparams["answers"] == datamodule.answers
+    assert set(datamodule.answers) <= set(vqa_data.clevr.ANSWERS)
+
+
+def test_config_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="answer_mode"):
+        vqa.Config(answer_mode="extract")
+    with pytest.raises(ValueError, match="encoding"):
+        vqa.Config(benchmark="vqa-rad", question_input="encoding")
+    with pytest.raises(ValueError, match="patch_size"):
+        vqa.Config(image_size=70, patch_size=15)
