@@ -52,6 +52,7 @@ def write_predictions(rows: Iterable[dict[str, Any]], records_dir: Path, record_
             handle.write("".join(line + "\n" for line in lines))
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o644)  # temporary files are created 0600
         os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)

@@ -205,6 +205,7 @@ def write_atomically(out: Path, text: str) -> None:
         handle.write(text)
         temporary = Path(handle.name)
     try:
+        temporary.chmod(0o644)  # a temporary file is created 0600; the page is meant to be read by anyone
         os.replace(temporary, out)
     except OSError:
         temporary.unlink(missing_ok=True)
