@@ -3,51 +3,47 @@
 Every split has the columns ``id`` (``"<benchmark>:<native id>"``), ``text`` (the transcript as released),
 ``source`` (the audio file, or the generator's utterance id), ``features`` (whisper's 80-bin log-mel,
 (M, F) float16 bytes, C order) and ``num_frames`` (F, 100 per second). Features are computed once and cached
-under ``$ZOO_CACHE/datasets`` (float16 halves the cache; the step, about 1e-3 of the values' range, is far
+under ``$ZOO_CACHE/datasets`` (float16 halves the cache; its step, about 1e-3 of the values' range, is far
 below what the model resolves), keyed by the data fingerprint and ``FEATURE_VERSION``:
 
-* ``tts-digits`` (built in): ``tasks.generators.tts_digits``, a fixed data seed per split, sizes
-  ``TTS_SIZES["full"]`` (``"smoke"``: a few dozen rows for tests); fingerprint of generator version, seed,
+* ``tts-digits`` (built in): ``tasks.generators.tts_digits`` with a fixed data seed per split, sizes
+  ``TTS_SIZES["full"]`` (``"smoke"``: a few dozen rows, for tests); fingerprint of generator version, seed and
   sizes; cached by ``tasks.data.cached_generated`` with the features in the set (the audio is not kept).
-* ``fsdd``: ``recordings/{digit}_{speaker}_{index}.wav`` (8 kHz, resampled); official split: index 0–4 test,
-  the rest train; transcript: the digit's word.
-* ``an4``: ``etc/an4_{train,test}.transcription`` (``[<s>] WORDS [</s>] (utt-id)``) with the ids resolved
-  through ``etc/an4_{train,test}.fileids`` to ``wav/<fileid>.sph`` (NIST SPHERE).
-* ``librispeech``: a LibriSpeech root holding ``train-*/``, ``dev-clean/`` and ``test-clean/``, each
-  ``{speaker}/{chapter}/{speaker}-{chapter}.trans.txt`` + ``*.flac``; or ``hub:openslr/librispeech_asr`` when
-  online (train.100 / validation / test of the "clean" config).
+* ``fsdd``, ``an4``, ``librispeech`` folders: rows from ``tasks.asr_sources`` (release layouts), fingerprinted
+  by the names and contents of their audio and transcript files, featurized with ``.map(batched=True)``.
+  Validation, where the release has none, is carved from train by ``asr_sources.hold_out`` (fixed seed).
+* ``hub:openslr/librispeech_asr`` (only when asked, online): train.100 / validation / test of "clean",
+  decoded by soundfile (no torchcodec).
 
-Real sets are fingerprinted by the names and contents of their audio and transcript files; a validation
-split, when the release has none, is carved from train with the fixed seed ``VAL_SEED``. A bad audio file
-raises the one-line ``ValueError`` of ``tasks.audio`` naming it; a bad transcript line names file and line.
+A bad audio file raises the one-line ``ValueError`` of ``tasks.audio`` naming it. ``Utterances`` serves a split
+to the model (normalised transcript, lengths checked up front); ``LengthGroupedSampler`` batches similar lengths.
+
+Shapes: M mel bins, F frames.
 """
 
 from __future__ import annotations
 
-import random
-import re
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import datasets
 import numpy as np
 import torch
+from torch.utils.data import Dataset, Sampler
 
+from tasks import asr_sources, seq2seq
 from tasks.audio import load_audio, log_mel_features
-from tasks.data import cache_dir, cached_generated, fingerprint_files, fingerprint_params, require_file
+from tasks.data import cache_dir, cached_generated, fingerprint_files, fingerprint_params
 from tasks.generators import tts_digits
+from tasks.metrics.asr import normalize_transcript
 
 FEATURE_VERSION = "1"  # bump when the features change: it is part of every cache key
 NUM_MEL_BINS = 80
 FRAMES_PER_SECOND = 100
 TTS_SEED = 20261201  # the data seed of tts-digits: fixed, independent of the training seed
 TTS_SIZES = {"full": {"train": 3000, "val": 200, "test": 300}, "smoke": {"train": 48, "val": 8, "test": 12}}
-VAL_SEED = 0
-FSDD_NAME = re.compile(r"(\d)_([A-Za-z]+)_(\d+)\.wav")
-FSDD_TEST_INDICES = range(0, 5)
-AN4_LINE = re.compile(r"^(?:<s>)?\s*(.*?)\s*(?:</s>)?\s*\(([^()\s]+)\)$")
-DIGIT_WORDS = tts_digits.DIGITS
 
 
 # ---------------------------------------------------------------- features
@@ -131,118 +127,6 @@ def tts_digits_splits(size: str) -> tuple[dict[str, datasets.Dataset], str]:
     return {split: built[split] for split in sizes}, fp
 
 
-# ---------------------------------------------------------------- real sets: rows (id, text, source)
-def _root(data_dir: str, what: str) -> Path:
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: data dir not found (expected {what})")
-    return root
-
-
-def _existing(audio: Path, named_in: object) -> Path:
-    if not audio.is_file():
-        raise ValueError(f"{audio}: no such audio file (named in {named_in})")
-    return audio
-
-
-def fsdd_rows(data_dir: str) -> tuple[dict[str, list[dict]], list[Path]]:
-    """FSDD's official split (index 0–4 test, the rest train) and the files read."""
-    folder = _root(data_dir, "an FSDD folder with recordings/{digit}_{speaker}_{index}.wav") / "recordings"
-    files = sorted(folder.glob("*.wav"))
-    if not files:
-        raise FileNotFoundError(f"{folder}: no .wav recordings (expected {{digit}}_{{speaker}}_{{index}}.wav)")
-    rows: dict[str, list[dict]] = {"train": [], "test": []}
-    for path in files:
-        match = FSDD_NAME.fullmatch(path.name)
-        if match is None:
-            raise ValueError(f"{path}: name does not follow {{digit}}_{{speaker}}_{{index}}.wav")
-        split = "test" if int(match.group(3)) in FSDD_TEST_INDICES else "train"
-        rows[split].append({"id": f"fsdd:{path.stem}", "text": DIGIT_WORDS[int(match.group(1))],
-                            "source": str(path)})
-    return rows, files
-
-
-def read_an4_transcription(path: Path) -> list[tuple[str, str]]:
-    """``(utt-id, words)`` of an AN4 transcription file; a malformed line raises naming file and line."""
-    pairs = []
-    for line_no, line in enumerate(require_file(path, "AN4 transcription").read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        match = AN4_LINE.match(line.strip())
-        if match is None or not match.group(1):
-            raise ValueError(f"{path}:{line_no}: expected '[<s>] WORDS [</s>] (utterance-id)', got {line!r}")
-        pairs.append((match.group(2), match.group(1)))
-    return pairs
-
-
-def an4_rows(data_dir: str) -> tuple[dict[str, list[dict]], list[Path]]:
-    """AN4 train (948) and test (the transcribed utterances) and the files read."""
-    root = _root(data_dir, "an AN4 folder with etc/ and wav/")
-    rows: dict[str, list[dict]] = {}
-    files: list[Path] = []
-    for split in ("train", "test"):
-        fileids_path = root / "etc" / f"an4_{split}.fileids"
-        fileids = [line.strip() for line in require_file(fileids_path, "AN4 file ids").read_text().splitlines()]
-        by_id = {Path(fileid).name: fileid for fileid in fileids if fileid}
-        transcription = root / "etc" / f"an4_{split}.transcription"
-        rows[split] = []
-        for utt_id, words in read_an4_transcription(transcription):
-            if utt_id not in by_id:
-                raise ValueError(f"{transcription}: utterance {utt_id!r} is not listed in {fileids_path}")
-            audio = _existing(root / "wav" / f"{by_id[utt_id]}.sph", transcription)
-            rows[split].append({"id": f"an4:{utt_id}", "text": words, "source": str(audio)})
-            files.append(audio)
-        files += [fileids_path, transcription]
-    return rows, files
-
-
-def _librispeech_folder(folder: Path) -> tuple[list[dict], list[Path]]:
-    rows: list[dict] = []
-    files: list[Path] = []
-    for transcript in sorted(folder.glob("*/*/*.trans.txt")):
-        files.append(transcript)
-        for line_no, line in enumerate(transcript.read_text().splitlines(), start=1):
-            if not line.strip():
-                continue
-            utt_id, _, words = line.strip().partition(" ")
-            if not words.strip():
-                raise ValueError(f"{transcript}:{line_no}: expected 'UTTERANCE-ID WORDS', got {line!r}")
-            audio = _existing(transcript.parent / f"{utt_id}.flac", f"{transcript}:{line_no}")
-            rows.append({"id": f"librispeech:{utt_id}", "text": words.strip(), "source": str(audio)})
-            files.append(audio)
-    if not rows:
-        raise FileNotFoundError(f"{folder}: no {{speaker}}/{{chapter}}/*.trans.txt transcripts")
-    return rows, files
-
-
-def librispeech_rows(data_dir: str) -> tuple[dict[str, list[dict]], list[Path]]:
-    """Train (every ``train-*`` folder), val (``dev-clean``, if present) and test (``test-clean``)."""
-    root = _root(data_dir, "a LibriSpeech root with train-*/, dev-clean/, test-clean/")
-    parts = {"train": sorted(p for p in root.glob("train-*") if p.is_dir()), "val": [root / "dev-clean"],
-             "test": [root / "test-clean"]}
-    if not parts["train"] or not parts["test"][0].is_dir():
-        raise FileNotFoundError(f"{root}: expected train-*/ and test-clean/ folders (LibriSpeech layout)")
-    rows: dict[str, list[dict]] = {}
-    files: list[Path] = []
-    for split, folders in parts.items():
-        for folder in (f for f in folders if f.is_dir()):
-            found, read = _librispeech_folder(folder)
-            rows.setdefault(split, []).extend(found)
-            files += read
-    return rows, files
-
-
-def hold_out(rows: list[dict], size: int) -> tuple[list[int], list[int]]:
-    """Indices (train, val) with ``size`` rows drawn for validation by the fixed ``VAL_SEED``."""
-    if not 0 < size < len(rows):
-        raise ValueError(f"val_size: must be in [1, {len(rows) - 1}] to carve validation from "
-                         f"{len(rows)} training rows, got {size}")
-    order = list(range(len(rows)))
-    random.Random(VAL_SEED).shuffle(order)
-    held = set(order[:size])
-    return [i for i in range(len(rows)) if i not in held], sorted(held)
-
-
 def _hub_librispeech(hub_id: str) -> tuple[dict[str, datasets.Dataset], str]:
     """``openslr/librispeech_asr`` ("clean": train.100, validation, test), decoded by soundfile, not torchcodec."""
     ds = datasets.load_dataset(hub_id, "clean").cast_column("audio", datasets.Audio(decode=False))
@@ -279,11 +163,104 @@ def load_splits(benchmark: str, data_dir: str | None, val_size: int,
         if benchmark != "librispeech":
             raise ValueError(f"{benchmark}: hub ids are supported for librispeech only; give a local folder")
         return _hub_librispeech(data_dir[4:])
-    rows, files = {"fsdd": fsdd_rows, "an4": an4_rows, "librispeech": librispeech_rows}[benchmark](data_dir)
+    readers = {"fsdd": asr_sources.fsdd_rows, "an4": asr_sources.an4_rows, "librispeech": asr_sources.librispeech_rows}
+    rows, files = readers[benchmark](data_dir)
     fp = fingerprint_files(files)
     built = featurize(benchmark, fp, rows)
     if "val" not in built:
-        train_indices, val_indices = hold_out(rows["train"], val_size)
+        train_indices, val_indices = asr_sources.hold_out(rows["train"], val_size)
         built["val"] = built["train"].select(val_indices)
         built["train"] = built["train"].select(train_indices)
     return {split: built[split] for split in ("train", "val", "test")}, fp
+
+
+# ---------------------------------------------------------------- splits as model inputs
+class Utterances(Dataset):
+    """One split: featurized rows with their normalised transcript; lengths checked once, up front."""
+
+    def __init__(self, data: datasets.Dataset, config: Any, tokenizer: Any) -> None:
+        self.data, self.max_frames = data, config.max_frames
+        self.targets = [normalize_transcript(text, config.split_digits) for text in data["text"]]
+        sources = list(data["source"])
+        for source, frames in zip(sources, data["num_frames"], strict=True):
+            if frames > self.max_frames and config.on_long == "error":
+                raise ValueError(f"{source}: audio is {frames / FRAMES_PER_SECOND:.2f} s long, more than "
+                                 f"max_audio_seconds={config.max_audio_seconds} (on_long='truncate' cuts it)")
+        for source, target in zip(sources, self.targets, strict=True):
+            if len(tokenizer.encode(target)) + 2 > config.max_target_tokens:
+                raise ValueError(f"{source}: transcript {target!r} needs more than max_target_tokens="
+                                 f"{config.max_target_tokens} tokens with bos and eos")
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        row = self.data[int(index)]
+        return {"id": row["id"], "text": row["text"], "target_text": self.targets[index],
+                "mel": decode_features(row)[:, : self.max_frames]}  # (M, F)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self[i] for i in range(len(self)))
+
+
+class LengthGroupedSampler(Sampler[int]):
+    """A seeded shuffle in which every run of ``batch_size`` indices has similar audio lengths (less padding).
+
+    Each epoch: permute (seed, epoch), sort windows of ``GROUP_BATCHES`` batches by length, cut them into
+    batches and permute the batches. ``set_epoch`` (called by Lightning) makes the order a function of
+    (seed, epoch), so a resumed run sees the same batches as an uninterrupted one.
+    """
+
+    GROUP_BATCHES = 32
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int) -> None:
+        self.lengths, self.batch_size, self.seed, self.epoch = torch.tensor(list(lengths)), batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(len(self.lengths), generator=generator)
+        window = self.batch_size * self.GROUP_BATCHES
+        groups = [chunk[self.lengths[chunk].argsort(stable=True)] for chunk in order.split(window)]
+        batches = torch.cat(groups).split(self.batch_size)
+        return (int(i) for b in torch.randperm(len(batches), generator=generator) for i in batches[b])
+
+
+def collate(examples: list[dict], tokenizer: Any, max_target_tokens: int) -> dict[str, Any]:
+    """Utterances → a batch: ``audio`` (B, M, F) zero-padded, ``audio_mask`` (B, F), ``target``/``target_mask``
+    (B, T) with bos/eos, ``reference`` (normalised transcripts) and ``id``."""
+    mels = [e["mel"] for e in examples]
+    audio = torch.zeros(len(mels), NUM_MEL_BINS, max(m.shape[1] for m in mels))  # (B, M, F)
+    audio_mask = torch.zeros(len(mels), audio.shape[2], dtype=torch.bool)  # (B, F)
+    for row, mel in enumerate(mels):
+        audio[row, :, : mel.shape[1]] = mel
+        audio_mask[row, : mel.shape[1]] = True
+    references = [e["target_text"] for e in examples]
+    target, target_mask = seq2seq.encode_targets(tokenizer, references, max_target_tokens)
+    return {"audio": audio, "audio_mask": audio_mask, "target": target, "target_mask": target_mask,
+            "reference": references, "id": [e["id"] for e in examples]}
+
+
+def spec_augment(audio: torch.Tensor, mask: torch.Tensor, num_masks: int = 2, max_bins: int = 15,
+                 max_frames: int = 20, max_frame_share: float = 0.1) -> torch.Tensor:
+    """SpecAugment (Park et al. 2019) without time warping: per example, ``num_masks`` bands of up to
+    ``max_bins`` mel bins and ``num_masks`` spans of up to ``max_frames`` frames (and ``max_frame_share`` of its
+    length) set to 0, the per-bin mean of normalised features. audio (B, M, F), mask (B, F) -> (B, M, F).
+    Draws from torch's global generator (seeded by the run)."""
+    b, m, f = audio.shape
+    lengths = mask.sum(1, keepdim=True).float()  # (B, 1)
+    bins, frames = torch.arange(m, device=audio.device), torch.arange(f, device=audio.device)
+    keep = torch.ones(b, m, f, dtype=torch.bool, device=audio.device)
+    for _ in range(num_masks):
+        width = torch.randint(0, max_bins + 1, (b, 1), device=audio.device)  # (B, 1)
+        start = (torch.rand(b, 1, device=audio.device) * (m - width + 1)).long()
+        keep &= ~((bins >= start) & (bins < start + width))[:, :, None]  # (B, M, 1)
+        span = (torch.rand(b, 1, device=audio.device) * (lengths * max_frame_share).clamp(max=max_frames)).long()
+        begin = (torch.rand(b, 1, device=audio.device) * (lengths - span + 1)).long()
+        keep &= ~((frames >= begin) & (frames < begin + span))[:, None, :]  # (B, 1, F)
+    return audio * keep

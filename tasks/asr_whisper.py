@@ -8,6 +8,7 @@ over a view of whisper's decoder, without a KV cache: whisper's cache works thro
 Whisper's encoder takes exactly ``2 * n_audio_ctx`` frames, so ``encode`` fills padded frames and pads every
 utterance to that length with the log-mel value of digital silence: the utterance's maximum − 2, which is what
 whisper's own zero padding becomes after its scaling (floor at max − 8 in log10 units, then ``(x + 4) / 4``).
+(With ``feature_norm="train"`` the task hands it normalised features and the same rule applies to those.)
 Its decoder attends to that padding, as whisper does; the returned mask marks real positions (for CTC).
 
 ``init_whisper`` and ``init_zoo_audio`` copy a local whisper checkpoint (``{"dims", "model_state_dict"}`` as
@@ -162,6 +163,7 @@ def init_zoo_audio(net: zoo.MultimodalModel, path: str | Path) -> dict[str, list
     used = {theirs for theirs, ours in names.items()
             if theirs in state and ours in own and own[ours].shape == state[theirs].shape}
     updates = {names[theirs]: state[theirs] for theirs in used}
+    used |= {"encoder.positional_embedding"} & set(state)  # the zoo computes the same sinusoid table
     for i in range(len(net.encoder.blocks)):
         theirs, ours = f"encoder.blocks.{i}.attn.", f"encoder.blocks.{i}.attn.qkv."
         parts = [f"{theirs}{n}.{p}" for n in ("query", "key", "value") for p in ("weight", "bias")]
