@@ -1,4 +1,5 @@
-"""The ``zoo`` command: ``bench``, ``reproduce``, ``score``, ``models``, ``leaderboard``.
+"""The ``zoo`` command: ``bench``, ``reproduce``, ``score``, ``models``, ``leaderboard``; and ``fit``, ``validate``,
+``test``, ``predict`` (fine-tuning on your data; handed to ``benchmarks/lightning_cli.py``).
 
 User errors (unknown names or record ids, a missing data dir or predictions file, bad data, a record
 that cannot be re-run) print one line ``zoo: error: ...`` and exit 2; set ``ZOO_DEBUG=1`` to see the
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from leaderboard.store import DEFAULT_DIR
 
+FINETUNE_COMMANDS = {"fit": "fine-tune a task on your data", "validate": "validate a fine-tuned checkpoint",
+                     "test": "test a fine-tuned checkpoint", "predict": "write predictions JSONL for new inputs"}
 RECIPE_HELP = "smoke (tiny preset, seconds), quick (about a minute per task on 2 CPU cores), " \
               "standard (the leaderboard recipe on CPU), gpu (larger preset, longer schedule)"
 
@@ -40,14 +43,25 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--num-nodes", type=int, default=1, help="nodes (Lightning SLURM/torchrun; default 1)")
     bench.add_argument("--strategy", default="auto", help="auto, ddp or fsdp")
     bench.add_argument("--precision", default="32-true", help="32-true (default), bf16-mixed, 16-mixed")
-    bench.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    bench.add_argument("--compile", action="store_true", help="torch.compile the model's Transformer blocks "
+                       "(same outputs; CPU needs a C compiler)")
+    bench.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint (runs-dir/"
+                       "TASK/BENCHMARK/RECIPE/MODEL-sSEED/checkpoints/last.ckpt), also one saved mid-epoch; the "
+                       "metrics equal an uninterrupted run's; a checkpoint of another task or config is an error")
+    bench.add_argument("--checkpoint-every", type=int, default=50, metavar="STEPS",
+                       help="also write last.ckpt every STEPS training steps inside an epoch (default 50; 0: only at "
+                            "epoch ends)")
     bench.add_argument("--records-dir", type=Path, default=DEFAULT_DIR, help="where the record is appended and its "
                        "test predictions written (predictions/<record id>.jsonl); default leaderboard/records")
     bench.add_argument("--runs-dir", type=Path, default=Path("runs"), help="checkpoints go here (default runs/)")
     bench.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_reproduce(sub)
     _add_score(sub)
+    from benchmarks.perf import add_parser as _add_perf  # zoo perf (benchmarks/perf.py)
+    _add_perf(sub)
     sub.add_parser("models", help="list every backbone preset with its parameter count, and the tasks")
+    for name, what in FINETUNE_COMMANDS.items():  # listed here for --help; parsed by LightningCLI
+        sub.add_parser(name, add_help=False, help=f"{what} (LightningCLI: zoo {name} --task NAME --help)")
     board = sub.add_parser("leaderboard", help="render leaderboard/README.md and leaderboard/index.html from "
                                                "the records and print a summary; or --check them",
                            description="Render the records into Markdown and a static HTML page (tables, "
@@ -123,13 +137,22 @@ def _bench(args: argparse.Namespace) -> int:
                                  data_dir=args.data_dir, model=args.model, accelerator=args.accelerator,
                                  devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy,
                                  precision=args.precision, resume=args.resume, records_dir=args.records_dir,
+                                 checkpoint_every_n_steps=args.checkpoint_every, compile=args.compile,
                                  runs_dir=args.runs_dir, progress_bar=not args.no_progress)
             record = run_benchmark(options)
             records.append(record)
-            metrics = ", ".join(f"{k}={v:.4f}" for k, v in record["metrics"].items())
-            print(f"[zoo] {record['id']}: {metrics} ({record['wall_seconds']:.0f} s)", flush=True)
-    _print_table(args.records_dir, {(r["task"], r["benchmark"]) for r in records})
+            if _is_global_zero():  # under DDP every process returns the record; rank 0 wrote it
+                metrics = ", ".join(f"{k}={v:.4f}" for k, v in record["metrics"].items())
+                print(f"[zoo] {record['id']}: {metrics} ({record['wall_seconds']:.0f} s)", flush=True)
+    if _is_global_zero():
+        _print_table(args.records_dir, {(r["task"], r["benchmark"]) for r in records})
     return 0
+
+
+def _is_global_zero() -> bool:
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def _print_table(records_dir: Path, keys: set[tuple[str, str]]) -> None:
@@ -205,6 +228,12 @@ def _quiet_third_party() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in FINETUNE_COMMANDS:  # Lightning's own CLI parses these (benchmarks/lightning_cli.py)
+        from benchmarks.lightning_cli import main as lightning_main
+
+        _quiet_third_party()
+        return lightning_main(argv)
     args = _parser().parse_args(argv)
     _quiet_third_party()
     try:
@@ -214,6 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _reproduce(args)
         if args.command == "score":
             return _score(args)
+        if args.command == "perf":
+            from benchmarks.perf import run as run_perf
+
+            return run_perf(args)
         if args.command == "models":
             return _models()
         return _leaderboard(args)

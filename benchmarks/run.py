@@ -1,4 +1,9 @@
-"""Run one benchmark: seed, train with the recipe, checkpoint each epoch, test, write one record.
+"""Run one benchmark: seed, train with the recipe, checkpoint, test, write one record.
+
+``last.ckpt`` is written at each epoch's end and every ``checkpoint_every_n_steps`` steps inside an epoch, with
+the data position and RNG states (``tasks.resume``), so ``--resume`` after a kill ends with the metrics of an
+uninterrupted run. The checkpoint is loaded with ``weights_only=True`` and checked first (``tasks.checkpoints``):
+another task's, another config's or differently shaped weights are a one-line error.
 
 A run either ends with a validated record appended to the leaderboard or writes none: a failure
 anywhere (bad data, NaN loss, a kill) leaves no partial record behind. Its per-example test
@@ -23,11 +28,14 @@ import lightning.pytorch as pl
 import torch
 
 from benchmarks import environment
+from benchmarks.compiling import compile_model
 from benchmarks.definitions import Benchmark, check_recipe, get_benchmark
 from leaderboard.predictions import relative_path, write_predictions
 from leaderboard.schema import config_hash
 from leaderboard.store import DEFAULT_DIR, append_record
 from tasks import get_task
+from tasks.checkpoints import check_compatible, check_same_config, load_checkpoint
+from tasks.resume import ResumePoint, resumable
 
 NUM_SAMPLES = 8  # test predictions copied into the record's samples (the HTML gallery shows them)
 
@@ -48,11 +56,13 @@ class RunOptions:
     strategy: str = "auto"
     precision: str = "32-true"
     resume: bool = False
+    checkpoint_every_n_steps: int = 50  # last.ckpt also inside an epoch, so a killed run resumes mid-epoch; 0: off
     records_dir: Path = DEFAULT_DIR
     runs_dir: Path = Path("runs")
     progress_bar: bool = True
     overrides: dict = field(default_factory=dict)  # Config field overrides (tests, experiments)
     config: Any = None  # a whole task Config (e.g. a record's, to reproduce it); None: the recipe's preset
+    compile: bool = False  # torch.compile the network's blocks (same outputs, tested; not part of the record)
 
 
 class RunMeter(pl.Callback):
@@ -120,21 +130,37 @@ def run_benchmark(options: RunOptions) -> dict:
     if not bench.builtin and not getattr(config, "data_dir", None):
         raise ValueError(f"benchmark {bench.name!r} needs --data-dir: {bench.data_hint}")
     pl.seed_everything(options.seed, workers=True, verbose=False)
-    datamodule = task.DataModule(config, seed=options.seed)
+    datamodule = task.DataModule(config, seed=options.seed, num_workers=None)  # workers, pinned memory by device
     datamodule.setup("fit")
+    if options.model == "majority":
+        return run_majority(options, bench, task, config, datamodule, started)
     module = task.Module(config, datamodule.tokenizer.to_dict(), **datamodule.module_kwargs())
+    if options.compile:  # torch.compile each Transformer block in place (benchmarks/compiling.py)
+        compile_model(module.net, "cuda" if options.accelerator != "cpu" and torch.cuda.is_available() else "cpu")
     model_name = f"zoo-{config.preset}" if options.model == "zoo" else options.model
     run_dir = options.runs_dir / options.task / bench.name / options.recipe / f"{model_name}-s{options.seed}"
     ckpt_dir = run_dir / "checkpoints"
     last = ckpt_dir / "last.ckpt"
     if not options.resume and ckpt_dir.exists():
         shutil.rmtree(ckpt_dir)
+    resume_from = last if options.resume and last.exists() else None
+    if resume_from is not None:  # a one-line error before Lightning meets another task's or recipe's checkpoint
+        checkpoint = load_checkpoint(last, expected_task=options.task)
+        check_same_config(checkpoint, dataclasses.asdict(config), last)
+        check_compatible(module, checkpoint, last)
     meter = RunMeter(task.SPEC.primary_metric, bench.target, task.SPEC.higher_is_better)
     trainer = _trainer(options, config, run_dir, meter)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if options.resume and last.exists() else None)
+    trainer.fit(module, train_dataloaders=resumable(datamodule.train_dataloader()),
+                val_dataloaders=datamodule.val_dataloader(), ckpt_path=resume_from, weights_only=True)
     results = trainer.test(module, datamodule=datamodule, verbose=False)[0]
     metrics = {k.split("/", 1)[1]: float(v) for k, v in results.items() if k.startswith("test/")}
-    record = _record(options, bench, task.SPEC, config, module, datamodule, trainer, meter, metrics, model_name,
+    accelerator = "cuda" if trainer.accelerator.__class__.__name__.lower().startswith("cuda") else "cpu"
+    facts = {"steps": int(trainer.global_step), "epochs": int(trainer.current_epoch),
+             "train_samples_per_second": round(meter.train_samples / max(meter.train_seconds, 1e-9), 3),
+             "num_parameters": sum(p.numel() for p in module.net.parameters()), "accelerator": accelerator,
+             "world_size": trainer.world_size, "precision": str(trainer.precision),
+             "time_to_target": meter.time_to_target}
+    record = _record(options, bench, task.SPEC, config, datamodule, facts, metrics, model_name,
                      wall_seconds=time.perf_counter() - started)
     rows = _gather_predictions(module.predictions, trainer.world_size)
     if rows:
@@ -143,6 +169,32 @@ def run_benchmark(options: RunOptions) -> dict:
     if trainer.is_global_zero:
         _write(record, rows, options.records_dir)
     return record
+
+
+def run_majority(options: RunOptions, bench: Benchmark, task: ModuleType, config: Any, datamodule: Any,
+                 started: float) -> dict:
+    """The ``majority`` reference row: the task's ``majority_predictions`` (the most frequent train target, e.g.
+    caption, report or per-question answer) for every test example, scored like a run; no training."""
+    predict = getattr(task, "majority_predictions", None)
+    if predict is None:
+        raise ValueError(f"task {options.task!r} has no majority baseline")
+    rows = predict(split_rows(datamodule.splits["train"]), split_rows(datamodule.splits["test"]))
+    metrics = task.score_predictions(rows)
+    facts = {"steps": 0, "epochs": 0, "train_samples_per_second": 0.0, "num_parameters": 0, "accelerator": "cpu",
+             "world_size": 1, "precision": "32-true", "time_to_target": None}
+    record = _record(options, bench, task.SPEC, config, datamodule, facts, metrics, "majority",
+                     wall_seconds=time.perf_counter() - started)
+    rows = _gather_predictions(rows, 1)
+    record["predictions"] = relative_path(record["id"])
+    record["samples"] = _samples(task, rows[:NUM_SAMPLES], datamodule.splits["test"])
+    _write(record, rows, options.records_dir)
+    return record
+
+
+def split_rows(split: Any) -> list[dict]:
+    """The example dicts of a DataModule split (a list, or a dataset that keeps them in ``rows``)."""
+    rows = getattr(split, "rows", split)
+    return [rows[i] for i in range(len(rows))]
 
 
 def _write(record: dict, rows: list[dict], records_dir: Path) -> None:
@@ -196,26 +248,26 @@ def _samples(task: ModuleType, rows: list[dict], examples: Sequence[Mapping[str,
 
 
 def _trainer(options: RunOptions, config: Any, run_dir: Path, meter: RunMeter) -> pl.Trainer:
-    checkpoint = pl.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
-                                              every_n_epochs=1)
     on_cpu = options.accelerator == "cpu" or (options.accelerator == "auto" and not torch.cuda.is_available())
     return pl.Trainer(
         accelerator=options.accelerator, devices=options.devices, num_nodes=options.num_nodes,
         strategy=options.strategy, precision=options.precision, max_epochs=config.optim.max_epochs,
         max_steps=config.optim.max_steps, gradient_clip_val=config.optim.grad_clip,
-        deterministic=True if on_cpu else "warn", callbacks=[checkpoint, meter], logger=False,
+        deterministic=True if on_cpu else "warn", logger=False,
+        # the meter first, so that its batch timing ends before ResumePoint writes a checkpoint
+        callbacks=[meter, ResumePoint(run_dir / "checkpoints" / "last.ckpt", options.checkpoint_every_n_steps)],
+        enable_checkpointing=False,  # ResumePoint writes last.ckpt (each epoch and every n steps)
         default_root_dir=run_dir, enable_model_summary=False, num_sanity_val_steps=0,
         enable_progress_bar=options.progress_bar, log_every_n_steps=10,
     )
 
 
-def _record(options: RunOptions, bench: Benchmark, spec: Any, config: Any, module: Any, datamodule: Any,
-            trainer: pl.Trainer, meter: RunMeter, metrics: dict[str, float], model_name: str,
-            wall_seconds: float) -> dict:
+def _record(options: RunOptions, bench: Benchmark, spec: Any, config: Any, datamodule: Any, facts: dict,
+            metrics: dict[str, float], model_name: str, wall_seconds: float) -> dict:
     config_dict = dataclasses.asdict(config)
     commit, dirty = environment.git_state()
     now = datetime.now(timezone.utc)
-    accelerator = "cuda" if trainer.accelerator.__class__.__name__.lower().startswith("cuda") else "cpu"
+    target = facts["time_to_target"]
     record = {
         "id": f"{spec.name}-{bench.name}-{options.recipe}-{model_name}-s{options.seed}-"
               f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}",
@@ -223,16 +275,15 @@ def _record(options: RunOptions, bench: Benchmark, spec: Any, config: Any, modul
         "split": bench.split, "data_fingerprint": datamodule.fingerprint, "recipe": options.recipe,
         "config": config_dict, "config_hash": config_hash(config_dict), "seed": options.seed,
         "metrics": metrics, "primary_metric": spec.primary_metric, "higher_is_better": spec.higher_is_better,
-        "steps": int(trainer.global_step), "epochs": int(trainer.current_epoch),
-        "wall_seconds": round(wall_seconds, 3),
-        "train_samples_per_second": round(meter.train_samples / max(meter.train_seconds, 1e-9), 3),
-        "peak_memory_mb": round(environment.peak_memory_mb(accelerator), 1),
-        "num_parameters": sum(p.numel() for p in module.net.parameters()),
+        "steps": facts["steps"], "epochs": facts["epochs"], "wall_seconds": round(wall_seconds, 3),
+        "train_samples_per_second": facts["train_samples_per_second"],
+        "peak_memory_mb": round(environment.peak_memory_mb(facts["accelerator"]), 1),
+        "num_parameters": facts["num_parameters"],
         "num_test_examples": len(datamodule.splits["test"]),
-        "device": environment.device_info(accelerator, trainer.world_size),
-        "precision": str(trainer.precision), "versions": environment.package_versions(),
+        "device": environment.device_info(facts["accelerator"], facts["world_size"]),
+        "precision": facts["precision"], "versions": environment.package_versions(),
         "git_commit": commit, "git_dirty": dirty, "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "time_to_target_seconds": round(meter.time_to_target[0], 3) if meter.time_to_target else None,
-        "time_to_target_step": meter.time_to_target[1] if meter.time_to_target else None,
+        "time_to_target_seconds": round(target[0], 3) if target else None,
+        "time_to_target_step": target[1] if target else None,
     }
     return record

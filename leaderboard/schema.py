@@ -62,7 +62,7 @@ _REQUIRED_CHECKS: Mapping[str, Checker] = MappingProxyType({
     "wall_seconds": check_nonneg_float,
     "train_samples_per_second": check_nonneg_float,
     "peak_memory_mb": check_nonneg_float,
-    "num_parameters": int_at_least(1),
+    "num_parameters": int_at_least(0),  # 0: a reference without weights (majority baseline)
     "num_test_examples": int_at_least(1),
     "device": check_device,
     "precision": check_name,

@@ -182,7 +182,7 @@ class DataModule(TaskDataModule):
     """Builds the splits and the tokenizer; batches carry ``audio``, ``audio_mask``, ``target``, ``target_mask``,
     ``reference`` (normalised transcripts) and ``id``."""
 
-    def __init__(self, config: Config, seed: int = 0, num_workers: int = 0) -> None:
+    def __init__(self, config: Config, seed: int = 0, num_workers: int | None = 0) -> None:
         super().__init__(config.optim.batch_size, seed, num_workers)
         self.config = config
         self.tokenizer: Any = None
@@ -206,7 +206,7 @@ class DataModule(TaskDataModule):
         train = self.splits["train"]
         sampler = asr_data.LengthGroupedSampler(train.data["num_frames"], self.batch_size, self.seed)
         return DataLoader(train, batch_size=self.batch_size, sampler=sampler, collate_fn=self.collate,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+                          **self.loader_kwargs())
 
     def collate(self, examples: list[dict]) -> dict[str, Any]:
         return asr_data.collate(examples, self.tokenizer, self.config.max_target_tokens)

@@ -8,7 +8,8 @@
   and ``test-clean/``, each ``{speaker}/{chapter}/{speaker}-{chapter}.trans.txt`` beside ``<utt-id>.flac``.
 
 Each reader also returns every file it read (audio and transcripts), for the content fingerprint. A missing
-audio file or a malformed transcript line raises a one-line ``ValueError`` naming the file (and line).
+audio file, a malformed or non-UTF-8 transcript line or a listed path outside the data folder raises a one-line
+``ValueError`` (``DataError``) naming the file (and line).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from tasks.data import require_file
 from tasks.generators.tts_digits import DIGITS
+from tasks.inputs import read_text, resolve_inside
 
 VAL_SEED = 0  # validation carved from train: a fixed draw, independent of the training seed
 FSDD_NAME = re.compile(r"(\d)_([A-Za-z]+)_(\d+)\.wav")
@@ -59,7 +61,7 @@ def fsdd_rows(data_dir: str) -> tuple[dict[str, list[dict]], list[Path]]:
 def read_an4_transcription(path: Path) -> list[tuple[str, str]]:
     """``(utt-id, words)`` of an AN4 transcription file; a malformed line raises naming file and line."""
     pairs = []
-    for line_no, line in enumerate(require_file(path, "AN4 transcription").read_text().splitlines(), start=1):
+    for line_no, line in enumerate(read_text(require_file(path, "AN4 transcription")).splitlines(), start=1):
         if not line.strip():
             continue
         match = AN4_LINE.match(line.strip())
@@ -76,14 +78,15 @@ def an4_rows(data_dir: str) -> tuple[dict[str, list[dict]], list[Path]]:
     files: list[Path] = []
     for split in ("train", "test"):
         fileids_path = root / "etc" / f"an4_{split}.fileids"
-        fileids = [line.strip() for line in require_file(fileids_path, "AN4 file ids").read_text().splitlines()]
+        fileids = [line.strip() for line in read_text(require_file(fileids_path, "AN4 file ids")).splitlines()]
         by_id = {Path(fileid).name: fileid for fileid in fileids if fileid}
         transcription = root / "etc" / f"an4_{split}.transcription"
         rows[split] = []
         for utt_id, words in read_an4_transcription(transcription):
             if utt_id not in by_id:
                 raise ValueError(f"{transcription}: utterance {utt_id!r} is not listed in {fileids_path}")
-            audio = _existing(root / "wav" / f"{by_id[utt_id]}.sph", transcription)
+            audio = _existing(resolve_inside(root / "wav", f"{by_id[utt_id]}.sph", f"{fileids_path}: file id"),
+                              transcription)
             rows[split].append({"id": f"an4:{utt_id}", "text": words, "source": str(audio)})
             files.append(audio)
         files += [fileids_path, transcription]
@@ -95,13 +98,14 @@ def _librispeech_folder(folder: Path) -> tuple[list[dict], list[Path]]:
     files: list[Path] = []
     for transcript in sorted(folder.glob("*/*/*.trans.txt")):
         files.append(transcript)
-        for line_no, line in enumerate(transcript.read_text().splitlines(), start=1):
+        for line_no, line in enumerate(read_text(transcript).splitlines(), start=1):
             if not line.strip():
                 continue
             utt_id, _, words = line.strip().partition(" ")
             if not words.strip():
                 raise ValueError(f"{transcript}:{line_no}: expected 'UTTERANCE-ID WORDS', got {line!r}")
-            audio = _existing(transcript.parent / f"{utt_id}.flac", f"{transcript}:{line_no}")
+            audio = _existing(resolve_inside(transcript.parent, f"{utt_id}.flac", f"{transcript}:{line_no}"),
+                              f"{transcript}:{line_no}")
             rows.append({"id": f"librispeech:{utt_id}", "text": words.strip(), "source": str(audio)})
             files.append(audio)
     if not rows:

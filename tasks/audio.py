@@ -4,8 +4,10 @@ Decoding goes through ``soundfile`` (libsndfile: WAV, FLAC, NIST SPHERE ``.sph``
 pip-only (no ffmpeg, no torchcodec, no torchaudio). Multichannel audio is averaged to mono and any sample
 rate is brought to ``SAMPLE_RATE_HZ`` by ``resample``, a Kaiser-windowed sinc interpolator written here.
 
-Every problem with a file is a one-line ``ValueError`` naming the file: unreadable, corrupt or truncated,
-no samples, NaN/inf samples, or longer than ``max_seconds`` with ``on_long="error"``. Silence is valid audio.
+Every problem with a file is a one-line ``DataError`` (a ``ValueError``) naming the file: unreadable, corrupt or
+truncated, no samples, NaN/inf samples, or longer than ``max_seconds`` with ``on_long="error"``. Silence is valid
+audio. Resampling (e.g. 8, 22.05 or 44.1 kHz → 16 kHz) and mono-mixing are logged on ``zoo.inputs``, once per
+source rate / channel count, naming the first file.
 
 Shapes: N samples, M mel bins, F frames (10 ms hop).
 """
@@ -20,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
+
+from tasks.inputs import DataError, log_once
 
 SAMPLE_RATE_HZ = 16000
 HOP_SAMPLES = 160  # whisper's 10 ms hop at 16 kHz
@@ -106,30 +110,30 @@ def _read(path: Path, max_seconds: float | None, on_long: str) -> tuple[np.ndarr
         with soundfile.SoundFile(path) as sound:
             reason = _truncation(sound, path)
             if reason:
-                raise ValueError(f"{path}: truncated audio file ({reason})")
+                raise DataError(f"{path}: truncated audio file ({reason})")
             rate = sound.samplerate
             frames = sound.frames
             if max_seconds is not None and frames > max_seconds * rate:
                 if on_long == "error":
-                    raise ValueError(f"{path}: audio is {frames / rate:.2f} s long, "
+                    raise DataError(f"{path}: audio is {frames / rate:.2f} s long, "
                                      f"more than max_seconds={max_seconds}")
                 frames = int(max_seconds * rate)
             samples = sound.read(frames, dtype="float32", always_2d=True)
     except soundfile.SoundFileError as error:
         message = re.sub(r"^Error( opening .*?)?\s*:\s*", "", str(error)).strip() or type(error).__name__
-        raise ValueError(f"{path}: cannot decode audio ({message})") from error
+        raise DataError(f"{path}: cannot decode audio ({message})") from error
     except OSError as error:
-        raise ValueError(f"{path}: cannot read audio ({error.strerror or error})") from error
+        raise DataError(f"{path}: cannot read audio ({error.strerror or error})") from error
     return samples, rate
 
 
 def load_audio(path: str | Path, max_seconds: float | None = None, on_long: str = "error") -> torch.Tensor:
     """Decode an audio file to a mono float32 waveform (N,) at ``SAMPLE_RATE_HZ``.
 
-    Channels are averaged; other sample rates are resampled. ``max_seconds`` bounds the duration:
-    ``on_long="error"`` raises, ``on_long="truncate"`` keeps the first ``max_seconds``. Raises a
-    one-line ``ValueError`` naming the file when it cannot be decoded, is truncated, holds no samples
-    or holds NaN/inf samples.
+    Channels are averaged and other sample rates resampled (both logged, see the module docstring).
+    ``max_seconds`` bounds the duration: ``on_long="error"`` raises, ``on_long="truncate"`` keeps the first
+    ``max_seconds``. Raises a one-line ``DataError`` naming the file when it cannot be decoded, is truncated,
+    holds no samples or holds NaN/inf samples.
     """
     path = Path(path)
     if on_long not in ON_LONG_CHOICES:
@@ -137,12 +141,17 @@ def load_audio(path: str | Path, max_seconds: float | None = None, on_long: str 
     if max_seconds is not None and not max_seconds > 0:
         raise ValueError(f"load_audio: max_seconds must be positive, got {max_seconds}")
     if not path.is_file():
-        raise ValueError(f"{path}: no such audio file")
+        raise DataError(f"{path}: no such audio file")
     samples, rate = _read(path, max_seconds, on_long)
     if samples.size == 0:
-        raise ValueError(f"{path}: audio file holds no samples")
+        raise DataError(f"{path}: audio file holds no samples")
     if not np.isfinite(samples).all():
-        raise ValueError(f"{path}: audio holds NaN or infinite samples")
+        raise DataError(f"{path}: audio holds NaN or infinite samples")
+    if samples.shape[1] > 1:
+        log_once(f"channels-{samples.shape[1]}", f"{path}: {samples.shape[1]}-channel audio mixed to mono "
+                 "(channels averaged; logged once per channel count)")
+    if rate != SAMPLE_RATE_HZ:
+        log_once(f"rate-{rate}", f"{path}: {rate} Hz audio resampled to {SAMPLE_RATE_HZ} Hz (logged once per rate)")
     mono = torch.from_numpy(samples.mean(axis=1, dtype=np.float32))  # (N,)
     return resample(mono, rate, SAMPLE_RATE_HZ)
 

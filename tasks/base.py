@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -186,16 +187,37 @@ def _batch_size(batch: Mapping[str, Any]) -> int:
     return len(batch.get("id", [])) or 1
 
 
+def loader_settings(cuda: bool | None = None, cpus: int | None = None) -> tuple[int, bool]:
+    """``(num_workers, pin_memory)`` for a device: with CUDA, up to 8 workers (half the cores) and pinned
+    memory, so batches are prepared and copied while the GPU computes; on CPU only, no workers with at most
+    2 cores (a worker would take a core from the model), else 1 (up to 8 cores) or 2."""
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    if cuda:
+        return min(8, max(1, cpus // 2)), True
+    return (0 if cpus <= 2 else 1 if cpus <= 8 else 2), False
+
+
 class TaskDataModule(pl.LightningDataModule):
     """Base DataModule: subclasses fill ``self.splits`` (stage → sequence of examples) in ``setup``
-    and implement ``collate``. Loaders are deterministic: the shuffle generator is seeded."""
+    and implement ``collate``. Loaders are deterministic: the shuffle generator is seeded.
 
-    def __init__(self, batch_size: int, seed: int = 0, num_workers: int = 0) -> None:
+    ``num_workers=None`` chooses workers and pinned memory by device (``loader_settings``); a number keeps
+    that many workers and pins memory only when CUDA is available. Loaders take ``loader_kwargs()``.
+    """
+
+    def __init__(self, batch_size: int, seed: int = 0, num_workers: int | None = 0) -> None:
         super().__init__()
         self.batch_size = batch_size
         self.seed = seed
-        self.num_workers = num_workers
+        auto_workers, self.pin_memory = loader_settings()
+        self.num_workers = auto_workers if num_workers is None else num_workers
         self.splits: dict[str, Any] = {}
+
+    def loader_kwargs(self) -> dict[str, Any]:
+        """``num_workers``, ``persistent_workers`` and ``pin_memory`` for this module's DataLoaders."""
+        return {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0,
+                "pin_memory": self.pin_memory}
 
     def collate(self, examples: list[dict]) -> dict[str, Any]:
         raise NotImplementedError
@@ -214,8 +236,7 @@ class TaskDataModule(pl.LightningDataModule):
             shuffle=shuffle,
             generator=generator,
             collate_fn=self.collate,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            **self.loader_kwargs(),
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -29,8 +29,10 @@ from tasks import seq2seq, vision
 from tasks.base import Optim, TaskDataModule, TaskModule, TaskSpec, config_from_dict
 from tasks.data import cached_generated, fingerprint_files, fingerprint_params, require_file
 from tasks.generators import shapes_captions
+from tasks.inputs import read_text, resolve_inside, text_lines
 from tasks.metrics.caption import CaptionMetrics
 from tasks.metrics.caption_scores import cider_d_scores
+from tasks.metrics.text import coco_tokenize
 
 SPEC = TaskSpec(
     name="captioning",
@@ -40,6 +42,7 @@ SPEC = TaskSpec(
     primary_metric="cider_d",
     higher_is_better=True,
     metrics=("cider_d", "bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"),
+    models=("zoo", "majority"),
 )
 SHAPES_SIZES = {"train": 4000, "val": 200, "test": 500}
 SHAPES_SEED = 20261130  # the data seed: fixed, independent of the training seed
@@ -136,21 +139,21 @@ def read_captions_folder(root: Path) -> list[dict]:
     """Rows (``id``, ``image_path``, ``captions``, ``split``) of ``root/captions.jsonl``; bad lines name file:line."""
     path = require_file(root / "captions.jsonl", 'captions.jsonl with {"image", "captions", ["split"]} per line')
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{line_no}: not valid JSON ({error.msg})") from None
-            if not isinstance(item, dict) or not isinstance(item.get("image"), str):
-                raise ValueError(f"{path}:{line_no}: missing field 'image' (a path relative to {root})")
-            split = item.get("split")
-            if split not in (None, "train", "val", "test"):
-                raise ValueError(f"{path}:{line_no}: split must be train, val or test, got {split!r}")
-            rows.append({"id": item.get("id", item["image"]), "image_path": str(root / item["image"]),
-                         "captions": _check_captions(item.get("captions"), f"{path}:{line_no}"), "split": split})
+    for line_no, line in text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{line_no}: not valid JSON ({error.msg})") from None
+        if not isinstance(item, dict) or not isinstance(item.get("image"), str):
+            raise ValueError(f"{path}:{line_no}: missing field 'image' (a path relative to {root})")
+        split = item.get("split")
+        if split not in (None, "train", "val", "test"):
+            raise ValueError(f"{path}:{line_no}: split must be train, val or test, got {split!r}")
+        image = resolve_inside(root, item["image"], f"{path}:{line_no}: field 'image'")
+        rows.append({"id": item.get("id", item["image"]), "image_path": str(image),
+                     "captions": _check_captions(item.get("captions"), f"{path}:{line_no}"), "split": split})
     return rows
 
 
@@ -158,7 +161,7 @@ def read_karpathy(root: Path, filename: str) -> list[dict]:
     """Rows of Karpathy's split file (``images[]`` with filepath, filename, split, sentences[].raw); restval → train."""
     path = require_file(root / filename, "Karpathy's split json (images[] with filepath, filename, split, sentences)")
     try:
-        images = json.loads(path.read_text(encoding="utf-8"))["images"]
+        images = json.loads(read_text(path))["images"]
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise ValueError(f"{path}: not a Karpathy split file ({type(error).__name__}: {error})") from None
     rows = []
@@ -166,13 +169,15 @@ def read_karpathy(root: Path, filename: str) -> list[dict]:
         where = f"{path}: images[{index}]"
         if not isinstance(item, dict) or "filename" not in item or "split" not in item:
             raise ValueError(f"{where}: missing 'filename' or 'split'")
-        folder = root / item["filepath"] if item.get("filepath") else root / "images"
+        folder = resolve_inside(root, item["filepath"], f"{where}: field 'filepath'") if item.get("filepath") \
+            else root / "images"
         split = {"restval": "train"}.get(item["split"], item["split"])
         if split not in ("train", "val", "test"):
             raise ValueError(f"{where}: unknown split {item['split']!r}")
         captions = _check_captions([s.get("raw", "") for s in item.get("sentences", [])], where)
         rows.append({"id": str(item.get("cocoid", item.get("imgid", item["filename"]))),
-                     "image_path": str(folder / item["filename"]), "captions": captions, "split": split})
+                     "image_path": str(resolve_inside(folder, item["filename"], f"{where}: field 'filename'")),
+                     "captions": captions, "split": split})
     return rows
 
 
@@ -277,7 +282,7 @@ class EpochSampler(torch.utils.data.Sampler):
 class DataModule(TaskDataModule):
     """Builds the splits and the tokenizer; batches carry ``image``, ``target``, ``target_mask``, ``reference``, ``id``."""
 
-    def __init__(self, config: Config, seed: int = 0, num_workers: int = 0) -> None:
+    def __init__(self, config: Config, seed: int = 0, num_workers: int | None = 0) -> None:
         super().__init__(config.optim.batch_size, seed, num_workers)
         self.config = config
         self.tokenizer: Any = None
@@ -293,7 +298,7 @@ class DataModule(TaskDataModule):
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         return torch.utils.data.DataLoader(
             self.splits["train"], batch_size=self.batch_size, sampler=EpochSampler(len(self.splits["train"]), self.seed),
-            collate_fn=self.collate, num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+            collate_fn=self.collate, **self.loader_kwargs())
 
     def collate(self, examples: list[dict]) -> dict[str, Any]:
         captions = [e.get("caption", e["captions"][0]) for e in examples]
@@ -365,12 +370,19 @@ def score_predictions(rows: list[dict]) -> dict[str, float]:
     return _logged(metric.compute())
 
 
-def majority_baseline(train_rows: list[dict], test_rows: list[dict]) -> dict[str, float]:
-    """The most frequent train caption, predicted for every test image, scored by ``score_predictions``."""
+def majority_predictions(train_rows: list[dict], test_rows: list[dict]) -> list[dict]:
+    """The most frequent train caption, predicted for every test image (the harness's ``--model majority``)."""
     counts = collections.Counter(c.strip().lower() for r in train_rows for c in r["captions"])
     caption = min(counts, key=lambda c: (-counts[c], c))
-    return score_predictions([{"id": str(r["id"]), "prediction": caption, "reference": list(r["captions"]), "score": 0.0}
-                              for r in test_rows])
+    scores = cider_d_scores([coco_tokenize(caption)] * len(test_rows),
+                            [[coco_tokenize(c) for c in r["captions"]] for r in test_rows])
+    return [{"id": str(r["id"]), "prediction": caption, "reference": list(r["captions"]), "score": float(score)}
+            for r, score in zip(test_rows, scores)]
+
+
+def majority_baseline(train_rows: list[dict], test_rows: list[dict]) -> dict[str, float]:
+    """The metrics of ``majority_predictions``, scored by ``score_predictions``."""
+    return score_predictions(majority_predictions(train_rows, test_rows))
 
 
 def sample_input(example: Mapping[str, Any]) -> dict[str, str]:

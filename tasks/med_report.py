@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import csv
 import dataclasses
+import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from tasks.base import Optim, TaskDataModule, TaskModule, TaskSpec, config_from_
 from tasks.captioning import _by_split, _logged
 from tasks.data import cached_generated, fingerprint_files, fingerprint_params, require_file
 from tasks.generators import chest_phantom
+from tasks.inputs import read_text, resolve_inside
 from tasks.metrics.caption import CaptionMetrics
 from tasks.metrics.caption_scores import rouge_l_scores
 from tasks.metrics.clinical import ClinicalEfficacy
@@ -43,6 +45,7 @@ SPEC = TaskSpec(
     primary_metric="bleu4",
     higher_is_better=True,
     metrics=("bleu4", "bleu1", "bleu2", "bleu3", "rouge_l", "cider_d", "ce_precision", "ce_recall", "ce_f1"),
+    models=("zoo", "majority"),
 )
 PHANTOM_SIZES = {"train": 3000, "val": 200, "test": 400}
 PHANTOM_SEED = 20261201  # the data seed: fixed, independent of the training seed
@@ -138,7 +141,7 @@ def read_iu_xray(root: Path) -> dict[str, list[dict]]:
     """Splits of an R2Gen ``annotation.json``; images resolved under ``root/images``."""
     path = require_file(root / "annotation.json", "R2Gen annotation.json with train/val/test lists")
     try:
-        annotation = json.loads(path.read_text(encoding="utf-8"))
+        annotation = json.loads(read_text(path))
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
     splits = {}
@@ -151,7 +154,8 @@ def read_iu_xray(root: Path) -> dict[str, list[dict]]:
             paths = item.get("image_path") if isinstance(item, dict) else None
             if not isinstance(paths, list) or not paths:
                 raise ValueError(f"{where}: 'image_path' must be a non-empty list")
-            rows.append({"id": str(item.get("id", f"{split}-{index}")), "image_path": str(root / "images" / paths[0]),
+            image = resolve_inside(root / "images", paths[0], f"{where}: image_path[0]")
+            rows.append({"id": str(item.get("id", f"{split}-{index}")), "image_path": str(image),
                          "indication": "", "report": _report(item.get("report"), where)})
         splits[split] = rows
     return splits
@@ -168,7 +172,7 @@ def _csv_path(data_dir: Path) -> Path:
 
 def read_report_csv(path: Path, val_size: int) -> dict[str, list[dict]]:
     """Splits of a MIMIC-CXR-style CSV (image path, report/findings, split; optional indication, id)."""
-    with open(path, encoding="utf-8", newline="") as handle:
+    with io.StringIO(read_text(path), newline="") as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
         columns = {key: next((c for c in names if c in header), None) for key, names in CSV_COLUMNS.items()}
@@ -183,7 +187,8 @@ def read_report_csv(path: Path, val_size: int) -> dict[str, list[dict]]:
             if split not in (None, "train", "val", "test"):
                 raise ValueError(f"{where}: split must be train, validate/val or test, got {split!r}")
             rows.append({"id": item[columns["id"]] if columns["id"] else f"row-{line_no}",
-                         "image_path": str(path.parent / item[columns["image_path"]]),
+                         "image_path": str(resolve_inside(path.parent, item[columns["image_path"]] or "",
+                                                       f"{where}: column {columns['image_path']!r}")),
                          "indication": (item.get(columns["indication"]) or "").strip() if columns["indication"] else "",
                          "report": _report(item[columns["report"]], where), "split": split})
     return _by_split(rows, val_size)
@@ -218,7 +223,7 @@ def build_tokenizer(kind: str, texts: list[str]) -> Any:
 class DataModule(TaskDataModule):
     """Batches carry ``image``, ``text``/``text_mask`` (indication), ``target``, ``target_mask``, ``reference``, ``id``."""
 
-    def __init__(self, config: Config, seed: int = 0, num_workers: int = 0) -> None:
+    def __init__(self, config: Config, seed: int = 0, num_workers: int | None = 0) -> None:
         super().__init__(config.optim.batch_size, seed, num_workers)
         self.config = config
         self.tokenizer: Any = None
@@ -311,12 +316,18 @@ def score_predictions(rows: list[dict]) -> dict[str, float]:
     return _logged(_compute(text, clinical))
 
 
-def majority_baseline(train_rows: list[dict], test_rows: list[dict]) -> dict[str, float]:
-    """The most frequent train report, predicted for every test film, scored by ``score_predictions``."""
+def majority_predictions(train_rows: list[dict], test_rows: list[dict]) -> list[dict]:
+    """The most frequent train report, predicted for every test film (the harness's ``--model majority``)."""
     counts = collections.Counter(r["report"] for r in train_rows)
     report = min(counts, key=lambda text: (-counts[text], text))
-    return score_predictions([{"id": str(r["id"]), "prediction": report, "reference": r["report"], "score": 0.0}
-                              for r in test_rows])
+    scores = example_scores([report] * len(test_rows), [r["report"] for r in test_rows])
+    return [{"id": str(r["id"]), "prediction": report, "reference": r["report"], "score": float(score)}
+            for r, score in zip(test_rows, scores)]
+
+
+def majority_baseline(train_rows: list[dict], test_rows: list[dict]) -> dict[str, float]:
+    """The metrics of ``majority_predictions``, scored by ``score_predictions``."""
+    return score_predictions(majority_predictions(train_rows, test_rows))
 
 
 def sample_input(example: Mapping[str, Any]) -> dict[str, str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,8 @@ import zoo
 from tasks import sentiment_corpus
 from tasks.base import Optim, TaskDataModule, TaskModule, TaskSpec
 from tasks.data import cached_generated, fingerprint_files, fingerprint_params, require_file
+from tasks.inputs import DataError, text_lines
+from tasks.metrics.classification import ClassificationScores
 from tasks.reference import BiLSTMClassifier
 
 SPEC = TaskSpec(
@@ -53,7 +55,7 @@ class Config:
     preset: str = "small"
     model: dict = field(default_factory=dict)  # zoo.ModelConfig overrides, e.g. {"dropout": 0.2}
     tokenizer: str = "word"  # "word" (vocabulary of the train split), "byte" or "bpe"
-    max_length: int = 64
+    max_length: int = 64  # tokens; a longer text is truncated to its first max_length tokens
     val_size: int = 1000  # held out of train (seeded) when the source has no validation split
     optim: Optim = Optim()
 
@@ -116,19 +118,20 @@ def _generate_reviews() -> dict[str, list[dict]]:
 
 
 def read_glue_tsv(path: Path) -> list[dict]:
-    """Rows of a GLUE SST-2 ``sentence\\tlabel`` file; a bad row raises naming file and line."""
+    """Rows of a GLUE SST-2 ``sentence\\tlabel`` file (UTF-8). A missing column, a row without two fields, an empty
+    sentence, a label other than 0/1 or non-UTF-8 bytes raise ``DataError`` naming file and line (and field)."""
     rows = []
-    with open(require_file(path, "GLUE SST-2 TSV with columns sentence, label"), encoding="utf-8") as handle:
-        header = handle.readline().rstrip("\n").split("\t")
-        if header[:2] != ["sentence", "label"]:
-            raise ValueError(f"{path}:1: expected header 'sentence<TAB>label', got {header!r}")
-        for line_no, line in enumerate(handle, start=2):
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) != 2 or not parts[0].strip():
-                raise ValueError(f"{path}:{line_no}: expected a non-empty sentence and a label")
-            if parts[1] not in ("0", "1"):
-                raise ValueError(f"{path}:{line_no}: label must be 0 or 1, got {parts[1]!r}")
-            rows.append({"id": f"{path.stem}-{line_no}", "text": parts[0].strip(), "label": int(parts[1])})
+    lines = text_lines(require_file(path, "GLUE SST-2 TSV with columns sentence, label"))
+    header = next(lines, (1, ""))[1].split("\t")
+    if header[:2] != ["sentence", "label"]:
+        raise DataError(f"{path}:1: expected header 'sentence<TAB>label' (columns sentence, label), got {header!r}")
+    for line_no, line in lines:
+        parts = line.split("\t")
+        if len(parts) != 2 or not parts[0].strip():
+            raise DataError(f"{path}:{line_no}: expected a non-empty sentence and a label")
+        if parts[1] not in ("0", "1"):
+            raise DataError(f"{path}:{line_no}: label must be 0 or 1, got {parts[1]!r}")
+        rows.append({"id": f"{path.stem}-{line_no}", "text": parts[0].strip(), "label": int(parts[1])})
     return rows
 
 
@@ -179,7 +182,7 @@ def build_tokenizer(kind: str, train_texts: list[str]) -> Any:
 class DataModule(TaskDataModule):
     """Builds the splits and the tokenizer; batches carry ``text``, ``text_mask``, ``label``, ``id``."""
 
-    def __init__(self, config: Config, seed: int = 0, num_workers: int = 0) -> None:
+    def __init__(self, config: Config, seed: int = 0, num_workers: int | None = 0) -> None:
         super().__init__(config.optim.batch_size, seed, num_workers)
         self.config = config
         self.tokenizer: Any = None
@@ -202,29 +205,31 @@ class DataModule(TaskDataModule):
 class Module(TaskModule):
     """Sentiment classifier on the shared backbone or the reference BiLSTM."""
 
-    def __init__(self, config: Config | Mapping[str, Any], tokenizer: Mapping[str, Any]) -> None:
+    def __init__(self, config: Config | Mapping[str, Any], tokenizer: Mapping[str, Any],
+                 labels: Sequence[str] = LABELS) -> None:
         if isinstance(config, Mapping):
             from tasks.base import config_from_dict
             config = config_from_dict(Config, config)
         super().__init__(config)
-        self.save_hyperparameters({"config": dataclasses.asdict(config), "tokenizer": dict(tokenizer)})
+        if len(labels) < 2:
+            raise ValueError(f"labels: a classifier needs at least 2 labels, got {list(labels)}")
+        self.save_hyperparameters({"config": dataclasses.asdict(config), "tokenizer": dict(tokenizer),
+                                   "labels": list(labels)})
+        self.labels = tuple(labels)  # class index -> name (LABELS on the benchmarks; a fine-tune's own set)
         self.tokenizer = zoo.tokenizer_from_dict(dict(tokenizer))
         if config.arch == "zoo":
             overrides = {"dropout": 0.1, **config.model}
-            self.model_config = zoo.preset(config.preset, vocab_size=self.tokenizer.vocab_size, num_classes=len(LABELS),
-                                           num_decoder_layers=0, max_text_positions=config.max_length, **overrides)
+            self.model_config = zoo.preset(config.preset, vocab_size=self.tokenizer.vocab_size,
+                                           num_classes=len(self.labels), num_decoder_layers=0,
+                                           max_text_positions=config.max_length, **overrides)
             self.net = zoo.MultimodalModel(self.model_config)
         else:
-            self.net = BiLSTMClassifier(self.tokenizer.vocab_size, len(LABELS), pad_id=self.tokenizer.pad_id)
-        self.metrics = torch.nn.ModuleDict({
-            stage: torch.nn.ModuleDict({
-                "accuracy": MulticlassAccuracy(len(LABELS), average="micro"),
-                "macro_f1": MulticlassF1Score(len(LABELS), average="macro"),
-            }) for stage in ("val", "test")
-        })
+            self.net = BiLSTMClassifier(self.tokenizer.vocab_size, len(self.labels), pad_id=self.tokenizer.pad_id)
+        # id-aware: an example that the distributed sampler repeats to even out the ranks counts once
+        self.metrics = torch.nn.ModuleDict({stage: ClassificationScores(len(self.labels)) for stage in ("val", "test")})
 
     def logits(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        """(B, 2) class logits."""
+        """(B, K) class logits (K = len(labels))."""
         if isinstance(self.net, BiLSTMClassifier):
             return self.net(batch["text"], batch["text_mask"])
         return self.net.classify({"text": batch["text"], "text_mask": batch["text_mask"]})
@@ -234,18 +239,16 @@ class Module(TaskModule):
         loss = F.cross_entropy(logits, batch["label"])
         if stage != "train":
             predicted = logits.argmax(-1)
-            for metric in self.metrics[stage].values():
-                metric.update(predicted, batch["label"])
+            self.metrics[stage].update(predicted, batch["label"], ids=batch["id"])
             if stage == "test":
-                self.add_predictions(batch["id"], [LABELS[i] for i in predicted.tolist()],
-                                     [LABELS[i] for i in batch["label"].tolist()],
+                self.add_predictions(batch["id"], [self.labels[i] for i in predicted.tolist()],
+                                     [self.labels[i] for i in batch["label"].tolist()],
                                      (predicted == batch["label"]).float().tolist())
         return loss
 
     def compute_metrics(self, stage: str) -> dict[str, float]:
-        values = {name: float(metric.compute()) for name, metric in self.metrics[stage].items()}
-        for metric in self.metrics[stage].values():
-            metric.reset()
+        values = {name: float(value) for name, value in self.metrics[stage].compute().items()}
+        self.metrics[stage].reset()
         return values
 
 

@@ -2,7 +2,7 @@
 
 An example carries its image either as PNG bytes (``image``; the generated benchmarks, stored compactly
 in Arrow) or as a file path (``image_path``; real datasets, decoded lazily in ``collate``). A file that is
-missing, corrupt or not an image raises a one-line ``ValueError`` naming it.
+missing, corrupt or not an image raises a one-line ``DataError`` (a ``ValueError``) naming it.
 Shapes: B batch, C = 3 channels, H/W the model's image size.
 """
 
@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+
+from tasks.inputs import DataError
 
 MEAN, STD = 0.5, 0.5  # pixels in [0, 1] are mapped to [-1, 1]
 
@@ -35,14 +37,14 @@ def _decode(source: Any, name: str) -> Image.Image:
             return image.convert("RGB")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(f"{name}: not a readable image ({reason})") from None
+        raise DataError(f"{name}: not a readable image ({reason})") from None
 
 
 def load_image(path: str | Path) -> Image.Image:
-    """An RGB image from a file; ``ValueError`` naming the file when it is missing, corrupt or not an image."""
+    """An RGB image from a file; ``DataError`` naming the file when it is missing, corrupt or not an image."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: image file not found")
+        raise DataError(f"{path}: image file not found")
     return _decode(path, str(path))
 
 

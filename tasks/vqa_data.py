@@ -28,6 +28,7 @@ from PIL import Image
 
 from tasks.data import cached_generated, fingerprint_files, fingerprint_params, require_file
 from tasks.generators import sort_of_clevr as clevr
+from tasks.inputs import DataError, read_text, resolve_inside
 from tasks.metrics.vqa_normalize import normalize_exact, normalize_vqa_answer
 
 CLEVR_SEED = 20170605  # the data seed: fixed, independent of the training seed
@@ -56,13 +57,14 @@ class ImageStore:
 
 
 def load_image(path: Path, size: int) -> np.ndarray:
-    """An image file as RGB (size, size, 3) uint8; a missing or corrupt file raises ``ValueError`` naming it."""
+    """An image file as RGB (size, size, 3) uint8; a missing or corrupt file raises ``DataError`` naming it."""
     try:
         with Image.open(path) as image:
             rgb = image.convert("RGB")
             return np.asarray(rgb.resize((size, size), Image.BILINEAR) if size else rgb, dtype=np.uint8)
-    except (OSError, SyntaxError) as error:
-        raise ValueError(f"{path}: cannot read image ({error})") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"{path}: cannot read image ({reason})") from None
 
 
 class Questions(torch.utils.data.Dataset):
@@ -147,7 +149,7 @@ def load_clevr(num_images: dict[str, int] | None = None) -> tuple[dict[str, Ques
 def read_rad_rows(path: Path) -> list[dict]:
     """Rows of a VQA-RAD json (the OSF release or mevf_split), answers and answer types normalised."""
     try:
-        items = json.loads(require_file(path, "VQA-RAD json").read_text(encoding="utf-8"))
+        items = json.loads(read_text(require_file(path, "VQA-RAD json")))
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from None
     rows = []
@@ -182,13 +184,18 @@ def rad_splits(root: Path, mevf: bool) -> tuple[dict[str, list[dict]], str]:
 
 
 def attach_images(rows: list[dict], folder: Path, size: int) -> Questions:
-    """Rows with ``image_name`` as a ``Questions`` split; each image file once, all checked to exist."""
-    names = sorted({r["image_name"] for r in rows})
+    """Rows with ``image_name`` as a ``Questions`` split; each image file once, all checked to exist and to lie
+    inside ``folder`` (``DataError`` naming the question otherwise)."""
+    first = {}
+    for row in rows:
+        first.setdefault(row["image_name"], row["id"])
+    paths = {name: resolve_inside(folder, name, f"{folder}: question {qid}: image_name") for name, qid in first.items()}
+    names = sorted(paths)
     for name in names:
-        require_file(folder / name, "an image named by the question json")
+        require_file(paths[name], "an image named by the question json")
     index = {name: i for i, name in enumerate(names)}
     return Questions([{**r, "image_index": index[r["image_name"]]} for r in rows],
-                     ImageStore(paths=[folder / n for n in names], size=size))
+                     ImageStore(paths=[paths[n] for n in names], size=size))
 
 
 def hold_out(rows: list[dict], fraction: float, seed: int = 0) -> tuple[list[dict], list[dict]]:
@@ -202,10 +209,10 @@ def hold_out(rows: list[dict], fraction: float, seed: int = 0) -> tuple[list[dic
 # ---------------------------------------------------------------- vqav2
 def vqav2_local_rows(root: Path, split: str) -> list[dict]:
     """Question rows of the official VQAv2 json layout for ``split`` (train2014 / val2014)."""
-    questions = json.loads(require_file(root / f"v2_OpenEnded_mscoco_{split}_questions.json",
-                                        "VQAv2 questions json").read_text())["questions"]
-    annotations = json.loads(require_file(root / f"v2_mscoco_{split}_annotations.json",
-                                          "VQAv2 annotations json").read_text())["annotations"]
+    questions = json.loads(read_text(require_file(root / f"v2_OpenEnded_mscoco_{split}_questions.json",
+                                                  "VQAv2 questions json")))["questions"]
+    annotations = json.loads(read_text(require_file(root / f"v2_mscoco_{split}_annotations.json",
+                                                    "VQAv2 annotations json")))["annotations"]
     by_id = {a["question_id"]: a for a in annotations}
     rows = []
     for q in questions:

@@ -70,7 +70,7 @@ BROKEN: dict[str, tuple[dict, str]] = {
     "bool for int": ({"steps": True}, "steps"),
     "int for bool": ({"higher_is_better": 1}, "higher_is_better"),
     "negative steps": ({"steps": -1}, "steps"),
-    "zero parameters": ({"num_parameters": 0}, "num_parameters"),
+    "negative parameters": ({"num_parameters": -1}, "num_parameters"),
     "device count 0": ({"device": {"kind": "cpu", "count": 0, "name": "x"}}, "device.count"),
     "NaN metric": ({"metrics": {"accuracy": math.nan}}, "metrics.accuracy"),
     "inf metric": ({"metrics": {"accuracy": 0.5, "loss": math.inf}}, "metrics.loss"),

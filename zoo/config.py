@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 POOLS = ("mean", "first")
+IMAGE_STEMS = ("patch", "conv")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class ModelConfig:
     image_size: int = 0  # 0 = no image embedder
     patch_size: int = 8
     image_channels: int = 3
+    image_stem: str = "patch"  # "patch": linear patches (ViT); "conv": 4 stride-2 3x3 convs + x/y coordinates
     num_mel_bins: int = 0  # 0 = no audio embedder
     max_audio_frames: int = 3000  # log-mel frames in; ceil(max / 2) positions out
     num_classes: int = 0  # 0 = no classification head
@@ -59,6 +61,8 @@ class ModelConfig:
         if self.image_size % self.patch_size != 0:
             raise ValueError(f"image_size ({self.image_size}) must be a multiple of "
                              f"patch_size ({self.patch_size})")
+        if self.image_stem not in IMAGE_STEMS:
+            raise ValueError(f"image_stem must be one of {IMAGE_STEMS}, got {self.image_stem!r}")
         if self.pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
         if not isinstance(self.tie_text_embeddings, bool):

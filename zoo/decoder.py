@@ -32,11 +32,16 @@ class KVCache:
         key = self.layers[0][0].key  # (B, H, L, Dh)
         return 0 if key is None else key.shape[2]
 
-    def reorder(self, beam_indices: Tensor) -> None:
-        """Keep batch rows `beam_indices` (B',) long, in that order (beam search)."""
+    def reorder(self, beam_indices: Tensor, cross: bool = True) -> None:
+        """Keep batch rows `beam_indices` (B',) long, in that order (beam search).
+
+        `cross=False` leaves the cross-attention keys/values as they are: right when
+        every row moves to a row with the same memory (beams of one example).
+        """
         for self_cache, cross_cache in self.layers:
             self_cache.reorder(beam_indices)
-            cross_cache.reorder(beam_indices)
+            if cross:
+                cross_cache.reorder(beam_indices)
 
 
 class TextDecoder(nn.Module):

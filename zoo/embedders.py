@@ -35,14 +35,18 @@ class TextEmbedder(nn.Module):
         self.position = nn.Embedding(max_positions, width)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, ids: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """ids (B, T) long, mask (B, T) bool -> tokens (B, T, D), mask (B, T)."""
+    def forward(self, ids: Tensor, mask: Tensor | None = None,
+                positions: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """ids (B, T) long, mask (B, T) bool, positions (B, T) long (default 0..T-1) -> tokens (B, T, D), mask."""
         b, t = ids.shape
-        if t > self.max_positions:
-            raise ValueError(f"text length {t} exceeds max_text_positions={self.max_positions}")
+        if positions is None:
+            if t > self.max_positions:
+                raise ValueError(f"text length {t} exceeds max_text_positions={self.max_positions}")
+            positions = torch.arange(t, device=ids.device)  # (T,)
+        elif positions.numel() and int(positions.max()) >= self.max_positions:
+            raise ValueError(f"text position {int(positions.max())} exceeds max_text_positions={self.max_positions}")
         if mask is None:
             mask = torch.ones(b, t, dtype=torch.bool, device=ids.device)
-        positions = torch.arange(t, device=ids.device)  # (T,)
         tokens = self.token(ids)  # (B, T, D)
         if self.conv is not None:
             local = self.conv((tokens * mask.unsqueeze(-1)).transpose(1, 2))  # (B, D, T)
@@ -97,6 +101,50 @@ class ImageEmbedder(nn.Module):
                     updates[key] = value
         self.load_state_dict(updates, strict=False)
         return {"loaded": sorted(updates), "skipped": sorted(set(state) - set(updates))}
+
+
+def conv_stem_grid(image_size: int, layers: int = 4) -> int:
+    """Side of the token grid after `layers` stride-2 3x3 convs with padding 1 (75 -> 5, 224 -> 14)."""
+    for _ in range(layers):
+        image_size = (image_size - 1) // 2 + 1
+    return image_size
+
+
+class ConvImageEmbedder(nn.Module):
+    """A small CNN stem for object-centric scenes: 4 stride-2 3x3 convs (BatchNorm, ReLU), then each grid cell's
+    features plus its (x, y) centre in [-1, 1] are projected to the width, with learned positions.
+
+    The relation-network recipe for Sort-of-CLEVR (docs/sort-of-clevr.md): a cell sees a whole small object, so
+    attention relates objects rather than pieces of them.
+    """
+
+    def __init__(self, image_size: int, channels: int, width: int, dropout: float, stem_channels: int = 32):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for index in range(4):
+            layers += [nn.Conv2d(channels if index == 0 else stem_channels, stem_channels, 3, stride=2, padding=1),
+                       nn.BatchNorm2d(stem_channels), nn.ReLU()]
+        self.stem = nn.Sequential(*layers)
+        self.image_size, self.channels = image_size, channels
+        grid = conv_stem_grid(image_size)
+        axis = torch.linspace(-1.0, 1.0, grid)
+        ys, xs = torch.meshgrid(axis, axis, indexing="ij")
+        self.register_buffer("coords", torch.stack([xs, ys], dim=-1).reshape(1, grid * grid, 2), persistent=False)
+        self.proj = nn.Linear(stem_channels + 2, width)
+        self.pos_embed = nn.Parameter(torch.empty(1, grid * grid, width))  # (1, P, D)
+        nn.init.normal_(self.pos_embed, std=0.02)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """images (B, C, H, W) float -> tokens (B, P, D), mask (B, P) all True."""
+        expected = (self.channels, self.image_size, self.image_size)
+        if tuple(images.shape[1:]) != expected:
+            raise ValueError(f"images must be (B, {expected[0]}, {expected[1]}, {expected[2]}), "
+                             f"got {tuple(images.shape)}")
+        cells = self.stem(images).flatten(2).transpose(1, 2)  # (B, P, C')
+        coords = self.coords.expand(cells.shape[0], -1, -1).to(cells.dtype)  # (B, P, 2)
+        tokens = self.drop(self.proj(torch.cat([cells, coords], dim=-1)) + self.pos_embed)  # (B, P, D)
+        return tokens, torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
 
 
 class AudioEmbedder(nn.Module):

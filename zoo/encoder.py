@@ -30,14 +30,19 @@ class FusionEncoder(nn.Module):
             for _ in range(config.num_encoder_layers))
         self.norm = nn.LayerNorm(config.width)
 
-    def forward(self, parts: list[tuple[str, Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    def forward(self, parts: list[tuple[str, Tensor, Tensor]],
+                segments: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """parts: (modality, tokens (B, N_i, D), mask (B, N_i)) in any order.
 
+        ``segments`` (B, S) long, optional: a segment id per fused token; 0 is shared context (e.g. the image)
+        that every token sees, and a token of segment k > 0 sees only segment 0 and segment k (so one sequence
+        holds several independent questions about one image). Shared tokens see only shared tokens.
         Returns fused tokens (B, S, D) and mask (B, S).
         """
         x, mask = self._fuse(parts)
+        attend = mask if segments is None else segment_mask(segments, mask)
         for block in self.blocks:
-            x = block(x, mask)
+            x = block(x, attend)
         return self.norm(x), mask
 
     def _fuse(self, parts: list[tuple[str, Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
@@ -58,3 +63,12 @@ class FusionEncoder(nn.Module):
             tokens.append(part_tokens + type_vector)  # (B, N_i, D)
             masks.append(part_mask)
         return torch.cat(tokens, dim=1), torch.cat(masks, dim=1)  # (B, S, D), (B, S)
+
+
+def segment_mask(segments: Tensor, mask: Tensor) -> Tensor:
+    """(B, S) segment ids and (B, S) real-token mask -> (B, S, S) bool, True where query i may attend key j."""
+    if segments.shape != mask.shape:
+        raise ValueError(f"segments must have the fused shape {tuple(mask.shape)}, got {tuple(segments.shape)}")
+    keys = segments[:, None, :]  # (B, 1, S)
+    same = (keys == 0) | (keys == segments[:, :, None])  # (B, S, S)
+    return same & mask[:, None, :]

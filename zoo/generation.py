@@ -21,7 +21,8 @@ class _Stepper:
                  use_cache: bool):
         self.decoder = decoder
         self.memory = memory
-        self.memory_mask = memory_mask
+        # An all-real memory needs no mask: attention then skips building one every step.
+        self.memory_mask = None if bool(memory_mask.all()) else memory_mask
         self.cache: KVCache | None = decoder.new_cache() if use_cache else None
 
     def next_logits(self, prefix: Tensor) -> Tensor:
@@ -30,9 +31,10 @@ class _Stepper:
         return self.decoder(tokens, self.memory, self.memory_mask, self.cache)[:, -1]
 
     def reorder(self, indices: Tensor) -> None:
-        """Follow the surviving beams (B*K,) in the cache."""
+        """Follow the surviving beams (B*K,) in the self-attention cache. Rows only move between beams of
+        the same example, which share one memory, so the cross-attention cache stays as it is."""
         if self.cache is not None:
-            self.cache.reorder(indices)
+            self.cache.reorder(indices, cross=False)
 
 
 def _check_budget(decoder: TextDecoder, max_new_tokens: int) -> None:

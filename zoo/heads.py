@@ -31,4 +31,8 @@ class ClassificationHead(nn.Module):
             weights = mask.to(tokens.dtype).unsqueeze(-1)  # (B, S, 1)
             count = weights.sum(dim=1).clamp(min=1.0)  # (B, 1); 0 real tokens -> zeros
             pooled = (tokens * weights).sum(dim=1) / count  # (B, D)
+        return self.project(pooled)
+
+    def project(self, pooled: Tensor) -> Tensor:
+        """Already pooled vectors (..., D) -> logits (..., K)."""
         return self.fc(self.drop(self.norm(pooled)))

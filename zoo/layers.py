@@ -39,7 +39,8 @@ def attention_mask(key_mask: Tensor | None, causal: bool, num_queries: int, num_
     """
     mask = None
     if key_mask is not None:
-        mask = key_mask[:, None, None, :]  # (B, 1, 1, Tk)
+        # (B, Tk) real keys -> (B, 1, 1, Tk); (B, Tq, Tk) per-query masks (segments) -> (B, 1, Tq, Tk)
+        mask = key_mask[:, None, None, :] if key_mask.dim() == 2 else key_mask[:, None]
     if causal and num_queries > 1:
         causal_mask = torch.ones(num_queries, num_keys, dtype=torch.bool, device=device)
         causal_mask = causal_mask.tril(num_keys - num_queries)  # (Tq, Tk)
@@ -138,7 +139,7 @@ class EncoderBlock(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        """x (B, S, D), mask (B, S) True = real -> (B, S, D)."""
+        """x (B, S, D), mask (B, S) True = real, or (B, S, S) True = query may see key -> (B, S, D)."""
         x = x + self.drop(self.attn(self.attn_norm(x), key_mask=mask))
         return x + self.mlp(self.mlp_norm(x))
 

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from zoo.config import ModelConfig, config_from_dict, config_to_dict
 from zoo.decoder import TextDecoder
-from zoo.embedders import AudioEmbedder, ImageEmbedder, TextEmbedder
+from zoo.embedders import AudioEmbedder, ConvImageEmbedder, ImageEmbedder, TextEmbedder
 from zoo.encoder import FusionEncoder
 from zoo.generation import beam_search, greedy_search
 from zoo.heads import ClassificationHead
@@ -37,8 +37,10 @@ class MultimodalModel(nn.Module):
         self.text = (TextEmbedder(c.vocab_size, c.width, c.max_text_positions, c.dropout,
                                   conv_kernel=c.text_conv_kernel)
                      if c.vocab_size > 0 else None)
-        self.image = (ImageEmbedder(c.image_size, c.patch_size, c.image_channels, c.width,
-                                    c.dropout) if c.image_size > 0 else None)
+        self.image = (None if c.image_size == 0 else
+                      ConvImageEmbedder(c.image_size, c.image_channels, c.width, c.dropout)
+                      if c.image_stem == "conv" else
+                      ImageEmbedder(c.image_size, c.patch_size, c.image_channels, c.width, c.dropout))
         self.audio = (AudioEmbedder(c.num_mel_bins, c.width, c.max_audio_frames, c.dropout)
                       if c.num_mel_bins > 0 else None)
         self.encoder = FusionEncoder(c)
@@ -59,13 +61,20 @@ class MultimodalModel(nn.Module):
         if "audio" in inputs:
             tokens, mask = self._embedder("audio")(inputs["audio"], inputs.get("audio_mask"))
             parts.append(("audio", tokens, mask))
+        segments = inputs.get("text_segments")  # (B, T): question k of a packed sequence, 0 = padding
         if "text" in inputs:
-            tokens, mask = self._embedder("text")(inputs["text"], inputs.get("text_mask"))
+            tokens, mask = self._embedder("text")(inputs["text"], inputs.get("text_mask"),
+                                                  positions=None if segments is None else segment_positions(segments))
             parts.append(("text", tokens, mask))
         if not parts:
             raise ValueError(f"inputs need at least one of 'image', 'audio', 'text'; "
                              f"got keys {sorted(inputs)}")
-        return self.encoder(parts)
+        if segments is not None:  # other modalities are the shared context (segment 0); text comes last
+            if "text" not in inputs:
+                raise ValueError("text_segments needs 'text'")
+            shared = sum(tokens.shape[1] for name, tokens, _ in parts if name != "text")
+            segments = torch.cat([segments.new_zeros(segments.shape[0], shared), segments], dim=1)
+        return self.encoder(parts, segments)
 
     def classify(self, inputs: Mapping[str, Tensor]) -> Tensor:
         """Class logits (B, K) from the pooled fused tokens."""
@@ -134,3 +143,13 @@ def count_parameters(cfg: ModelConfig) -> int:
     """Parameter count of `MultimodalModel(cfg)`, built on the meta device (no memory)."""
     with torch.device("meta"):
         return MultimodalModel(cfg).num_parameters()
+
+
+def segment_positions(segments: Tensor) -> Tensor:
+    """(B, T) segment ids -> (B, T) position of each token within its segment (packed questions restart at 0;
+    padding, segment 0, gets position 0)."""
+    index = torch.arange(segments.shape[1], device=segments.device).expand_as(segments)  # (B, T)
+    starts = torch.ones_like(segments, dtype=torch.bool)
+    starts[:, 1:] = segments[:, 1:] != segments[:, :-1]
+    first = torch.cummax(torch.where(starts, index, torch.zeros_like(index)), dim=1).values  # (B, T)
+    return torch.where(segments > 0, index - first, torch.zeros_like(index))  # padding (segment 0) at 0

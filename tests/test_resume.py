@@ -1,0 +1,117 @@
+"""Crashes: a run killed with SIGKILL mid-epoch resumes with ``--resume`` and ends exactly like an uninterrupted run
+(same final weights, same test metrics); a NaN loss stops a run with a message naming step and batch, no record."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks.cli import main as zoo_main
+from benchmarks.run import RunOptions, run_benchmark
+from tasks import TASKS
+from tasks.base import TaskModule
+from tests.conftest import env_without_pytest
+
+CHILD = "from tests.test_resume import child; child()"
+
+
+def child() -> None:
+    """Entry of the killed process: ``argv = [kill_step, options json]``; SIGKILLs itself when training
+    reaches ``kill_step`` (before that step's update), in the middle of whatever it is doing."""
+    kill_step, spec = int(sys.argv[1]), json.loads(sys.argv[2])
+    original = TaskModule.training_step
+
+    def training_step(self: TaskModule, batch: dict, batch_idx: int) -> torch.Tensor:
+        if self.global_step == kill_step:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(self, batch, batch_idx)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TaskModule, "training_step", training_step)
+        if "argv" in spec:
+            zoo_main(spec["argv"])
+        else:
+            run_benchmark(_options(spec, Path(spec["root"])))
+
+
+def _options(spec: dict, root: Path, **changes: object) -> RunOptions:
+    task = TASKS[spec["task"]]
+    overrides = {**spec.get("overrides", {}), "optim": dataclasses.replace(task.tiny().optim, **spec["optim"])}
+    return RunOptions(task=spec["task"], recipe="smoke", records_dir=root / "records", runs_dir=root / "runs",
+                      progress_bar=False, overrides=overrides, checkpoint_every_n_steps=spec["every"], **changes)
+
+
+def _kill_at(step: int, spec: dict) -> None:
+    env = {**env_without_pytest(), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", CHILD, str(step), json.dumps(spec)], env=env, capture_output=True,
+                          text=True, timeout=600, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+
+
+def _final_weights(root: Path) -> dict[str, torch.Tensor]:
+    (last,) = (root / "runs").rglob("last.ckpt")
+    return torch.load(last, weights_only=True)["state_dict"]
+
+
+def _records(root: Path) -> list[dict]:
+    files = sorted((root / "records").glob("*.jsonl"))
+    return [json.loads(line) for path in files for line in path.read_text().splitlines()]
+
+
+def _assert_same_run(resumed: Path, uninterrupted: Path) -> None:
+    ours, theirs = _final_weights(resumed), _final_weights(uninterrupted)
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        torch.testing.assert_close(ours[name], theirs[name], rtol=0, atol=0, msg=name)
+    (a,), (b,) = _records(resumed), _records(uninterrupted)
+    assert a["metrics"] == b["metrics"] and a["steps"] == b["steps"]
+
+
+def test_zoo_bench_killed_mid_epoch_resumes_to_the_same_run(tmp_path: Path) -> None:
+    """sentiment smoke (20 steps inside one 250-batch epoch), killed at step 13, last.ckpt from step 10."""
+    def argv(root: Path) -> list[str]:
+        return ["bench", "sentiment", "--recipe", "smoke", "--records-dir", str(root / "records"),
+                "--runs-dir", str(root / "runs"), "--checkpoint-every", "5", "--no-progress"]
+
+    killed, full = tmp_path / "killed", tmp_path / "full"
+    _kill_at(13, {"argv": argv(killed)})
+    assert _records(killed) == []  # a killed run writes no record
+    assert torch.load(next((killed / "runs").rglob("last.ckpt")), weights_only=True)["global_step"] == 10
+    assert zoo_main([*argv(killed), "--resume"]) == 0
+    assert zoo_main(argv(full)) == 0
+    _assert_same_run(killed, full)
+
+
+@pytest.mark.parametrize("kill_step,saved_step", [(9, 8), (13, 12)])
+def test_resume_across_epochs_restores_data_order_and_random_state(kill_step: int, saved_step: int,
+                                                                    tmp_path: Path) -> None:
+    """asr smoke over 3 epochs of 6 batches, with dropout and SpecAugment drawing from torch's generator and a
+    length-grouped sampler. Killed at step 9 it resumes from the mid-epoch checkpoint of step 8 (epoch 1); killed at
+    step 13, from the end-of-epoch checkpoint of step 12; either way it continues through epoch 2."""
+    spec = {"task": "asr", "optim": {"max_epochs": 3, "max_steps": -1}, "every": 4,
+            "overrides": {"spec_augment": True, "model": {"dropout": 0.1}}}
+    killed, full = tmp_path / "killed", tmp_path / "full"
+    _kill_at(kill_step, {**spec, "root": str(killed)})
+    assert torch.load(next((killed / "runs").rglob("last.ckpt")), weights_only=True)["global_step"] == saved_step
+    run_benchmark(_options(spec, killed, resume=True))
+    run_benchmark(_options(spec, full))
+    _assert_same_run(killed, full)
+
+
+def test_nan_loss_stops_the_run_naming_step_and_batch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "sentiment.jsonl").write_text('{"kept": "an earlier record"}\n')
+    options = _options({"task": "sentiment", "optim": {"lr": 1e30, "max_steps": 5}, "every": 0}, tmp_path)
+    with pytest.raises(FloatingPointError, match=r"non-finite training loss nan at step \d+, batch \d+"):
+        run_benchmark(options)
+    assert (records / "sentiment.jsonl").read_text() == '{"kept": "an earlier record"}\n'
+    assert not (records / "predictions").exists()

@@ -1,0 +1,116 @@
+"""Packed sequences: segment masks in the backbone, the conv image stem, and vqa's scene batches (one image, all of
+its questions in one sequence) giving the same answers as one sequence per question; the majority reference row."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from benchmarks.run import RunOptions, run_benchmark
+from leaderboard.predictions import read_predictions
+from tasks import TASKS, vqa, vqa_scenes
+from zoo import MultimodalModel, preset
+from zoo.embedders import conv_stem_grid
+from zoo.model import segment_positions
+
+VOCAB = 40
+
+
+def model(stem: str = "patch") -> MultimodalModel:
+    config = preset("tiny", vocab_size=VOCAB, image_size=32, patch_size=8, image_stem=stem, num_classes=3,
+                    num_decoder_layers=0, dropout=0.0)
+    return MultimodalModel(config).eval()
+
+
+def test_segment_positions_restart_per_segment() -> None:
+    segments = torch.tensor([[1, 1, 1, 2, 2, 3, 0, 0]])
+    assert segment_positions(segments).tolist() == [[0, 1, 2, 0, 1, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("stem", ["patch", "conv"])
+def test_packed_question_equals_its_own_sequence(stem: str) -> None:
+    """A question packed as segment k sees the image and itself only: its fused tokens equal a one-segment sequence."""
+    torch.manual_seed(0)
+    net = model(stem)
+    image = torch.rand(1, 3, 32, 32)
+    first, second = torch.randint(1, VOCAB, (1, 4)), torch.randint(1, VOCAB, (1, 3))
+    packed = torch.cat([first, second, torch.zeros(1, 2, dtype=torch.long)], dim=1)
+    segments = torch.tensor([[1, 1, 1, 1, 2, 2, 2, 0, 0]])
+    fused, _ = net.encode({"image": image, "text": packed, "text_mask": segments > 0, "text_segments": segments})
+    alone, _ = net.encode({"image": image, "text": second, "text_segments": torch.ones(1, 3, dtype=torch.long)})
+    shared = fused.shape[1] - packed.shape[1]
+    assert_close(fused[:, shared + 4:shared + 7], alone[:, shared:], rtol=1e-5, atol=1e-5)
+    assert_close(fused[:, :shared], alone[:, :shared], rtol=1e-5, atol=1e-5)  # the image never sees a question
+
+
+def test_conv_stem_grid_and_shapes() -> None:
+    assert conv_stem_grid(75) == 5 and conv_stem_grid(224) == 14 and conv_stem_grid(32) == 2
+    tokens, mask = model("conv").image(torch.rand(2, 3, 32, 32))
+    assert tokens.shape == (2, 4, 32) and mask.all()
+    with pytest.raises(ValueError, match="image_stem"):
+        preset("tiny", image_size=32, patch_size=8, image_stem="resnet")
+
+
+def test_pool_segments_means_each_question() -> None:
+    tokens = torch.arange(12, dtype=torch.float).reshape(1, 6, 2)
+    segments = torch.tensor([[1, 1, 2, 2, 2, 0]])
+    pooled = vqa_scenes.pool_segments(tokens, segments, questions_per_row=3)
+    assert_close(pooled, torch.tensor([[1.0, 2.0], [6.0, 7.0], [0.0, 0.0]]))
+
+
+def test_scene_batch_predicts_like_one_question_per_sequence() -> None:
+    """The same weights answer every question identically whether scene-packed or one per sequence."""
+    config = dataclasses.replace(vqa.tiny(), scene_batch=True, model={"num_encoder_layers": 2, "dropout": 0.0})
+    data = vqa.DataModule(config)
+    data.setup()
+    module = vqa.Module(config, data.tokenizer.to_dict(), data.answers).eval()
+    scenes = next(iter(data.test_dataloader()))
+    test = data.splits["test"]
+    single = data.collate([test[i] for i in range(len(test))])
+    single["text_segments"] = single["text_mask"].long()  # one question per sequence, the same mask rule
+    single["slot"], single["questions_per_row"] = torch.arange(len(single["id"])), 1
+    with torch.no_grad():
+        _, packed = module.answer(scenes)
+        _, alone = module.answer(single)
+    assert scenes["id"] == single["id"] and len(scenes["id"]) == 20 * len(data.splits["test"].images)
+    assert packed == alone
+
+
+def test_scene_sampler_warms_up_on_non_relational_questions() -> None:
+    sampler = vqa_scenes.SceneSampler(size=4, warmup_epochs=1.5, seed=0)
+    first = list(sampler)
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert [w for _, w in first] == [True] * 4 and [w for _, w in second] == [True, True, False, False]
+    assert sorted(i for i, _ in first) == [0, 1, 2, 3]
+
+
+def test_scene_batch_run_rescores(records_dir: Path, tmp_path: Path) -> None:
+    record = run_benchmark(RunOptions(task="vqa", recipe="smoke", records_dir=records_dir, runs_dir=tmp_path / "runs",
+                                      progress_bar=False, overrides={"scene_batch": True,
+                                                                     "model": {"num_encoder_layers": 1,
+                                                                               "image_stem": "conv"}}))
+    rows = read_predictions(records_dir / record["predictions"])
+    assert len(rows) == record["num_test_examples"] == 40
+    assert vqa.score_predictions(rows) == record["metrics"]
+
+
+@pytest.mark.parametrize("task", ["captioning", "med_report", "vqa"])
+def test_majority_reference_row_is_made_by_the_harness(task: str, records_dir: Path, tmp_path: Path) -> None:
+    record = run_benchmark(RunOptions(task=task, model="majority", recipe="smoke", records_dir=records_dir,
+                                      runs_dir=tmp_path / "runs", progress_bar=False))
+    rows = read_predictions(records_dir / record["predictions"])
+    assert record["model"] == "majority" and record["num_parameters"] == 0 and record["steps"] == 0
+    assert len({r["prediction"] for r in rows}) == 1 or task == "vqa"  # vqa: one answer per question text
+    assert TASKS[task].score_predictions(rows) == record["metrics"]
+
+
+def test_majority_is_refused_where_a_task_has_none(records_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="majority"):
+        run_benchmark(RunOptions(task="sentiment", model="majority", recipe="smoke", records_dir=records_dir,
+                                 runs_dir=tmp_path / "runs", progress_bar=False))
+    assert not list(records_dir.glob("*.jsonl"))
