@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks.errors import USER_ERRORS, report
 from leaderboard.store import DEFAULT_DIR
 
 FINETUNE_COMMANDS = {"fit": "fine-tune a task on your data", "validate": "validate a fine-tuned checkpoint",
@@ -250,12 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "models":
             return _models()
         return _leaderboard(args)
-    except (ValueError, FileNotFoundError, FloatingPointError) as error:
-        if os.environ.get("ZOO_DEBUG"):
-            raise
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"zoo: error: {message}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as error:
+        return report(error)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
+from benchmarks.errors import USER_ERRORS, report
 from tasks.resume import ResumePoint
 
 WEIGHT_ARGS = ("init_from", "image_checkpoint", "audio_checkpoint")  # starting points: unused when resuming
@@ -238,11 +239,7 @@ def main(argv: Sequence[str]) -> int:
                save_config_callback=_SaveConfig, save_config_kwargs={"overwrite": True},
                auto_configure_optimizers=False, parser_kwargs={"prog": "zoo"})
         return 0
-    except (ValueError, FileNotFoundError, FloatingPointError) as error:
-        if os.environ.get("ZOO_DEBUG"):
-            raise
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"zoo: error: {message}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as error:
+        return report(error)
     except SystemExit as done:  # --help, --print_config, or a parse error jsonargparse has printed
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 2)
