@@ -36,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--recipe", default="quick", help=RECIPE_HELP + " (default: quick)")
     bench.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed (default: 0)")
     bench.add_argument("--model", default="zoo", help="zoo (the shared backbone, default) or a reference model "
-                                                      "the task offers, e.g. bilstm for sentiment")
+                       "the task offers: bilstm (sentiment), whisper (asr), majority (captioning, med_report, vqa: "
+                       "the most frequent train answer, no training)")
     bench.add_argument("--data-dir", help="local copy of a real dataset, or hub:OWNER/NAME when online")
     bench.add_argument("--accelerator", default="auto", help="cpu, cuda or auto (default)")
     bench.add_argument("--devices", type=int, default=1, help="devices per node (default 1)")
