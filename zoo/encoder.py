@@ -40,7 +40,10 @@ class FusionEncoder(nn.Module):
         Returns fused tokens (B, S, D) and mask (B, S).
         """
         x, mask = self._fuse(parts)
-        attend = mask if segments is None else segment_mask(segments, mask)
+        if segments is not None:
+            attend = segment_mask(segments, mask)
+        else:  # no mask at all when every token is real: SDPA's unmasked kernels are faster
+            attend = None if bool(mask.all()) else mask
         for block in self.blocks:
             x = block(x, attend)
         return self.norm(x), mask
