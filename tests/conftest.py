@@ -29,3 +29,15 @@ def records_dir(tmp_path: Path) -> Path:
 
 def env_without_pytest() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+
+
+@pytest.fixture()
+def one_thread():
+    """torch on one intra-op thread for the test, as the ``OMP_NUM_THREADS=1`` subprocesses it compares with:
+    bit-exact comparisons across processes need the same reduction order, which the thread count changes."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

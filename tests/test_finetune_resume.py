@@ -16,6 +16,8 @@ from benchmarks.cli import main
 from tests.conftest import env_without_pytest
 from tests.finetune_data import write_reviews
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # the killed subprocess runs on one thread too
+
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 2 * 81  # 2 epochs of 200 rows less the carved-out val and test (161 train rows), 2 a batch
 

@@ -20,6 +20,8 @@ from tasks import TASKS
 from tasks.base import TaskModule
 from tests.conftest import env_without_pytest
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # the killed subprocess runs on one thread too
+
 CHILD = "from tests.test_resume import child; child()"
 
 
