@@ -20,7 +20,7 @@ from leaderboard.store import DEFAULT_DIR
 
 FINETUNE_COMMANDS = {"fit": "fine-tune a task on your data", "validate": "validate a fine-tuned checkpoint",
                      "test": "test a fine-tuned checkpoint", "predict": "write predictions JSONL for new inputs"}
-RECIPE_HELP = "smoke (tiny preset, seconds), quick (about a minute per task on 2 CPU cores), " \
+RECIPE_HELP = "smoke (tiny preset, seconds), quick (one to two minutes per task on 2 CPU cores), " \
               "standard (the leaderboard recipe on CPU), gpu (larger preset, longer schedule)"
 
 

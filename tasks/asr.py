@@ -37,7 +37,7 @@ from torchmetrics.functional.text import char_error_rate, word_error_rate
 import zoo
 from tasks import asr_data, seq2seq
 from tasks.asr_whisper import WhisperASR, dimensions, init_whisper, init_zoo_audio
-from tasks.base import Optim, TaskDataModule, TaskModule, TaskSpec, config_from_dict
+from tasks.base import ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
 from tasks.metrics.asr import normalize_transcript, normalizer_name
 from tasks.metrics.gather import RecordMetric
 
@@ -178,15 +178,12 @@ PRESETS = {"smoke": tiny, "quick": quick, "standard": standard, "gpu": gpu}
 
 
 # ---------------------------------------------------------------- data
-class DataModule(TaskDataModule):
+class DataModule(ConfigDataModule):
     """Builds the splits and the tokenizer; batches carry ``audio``, ``audio_mask``, ``target``, ``target_mask``,
     ``reference`` (normalised transcripts) and ``id``."""
 
     def __init__(self, config: Config, seed: int = 0, num_workers: int | None = 0) -> None:
-        super().__init__(config.optim.batch_size, seed, num_workers)
-        self.config = config
-        self.tokenizer: Any = None
-        self.fingerprint = ""
+        super().__init__(config, seed, num_workers)
         self.feature_stats: dict[str, list[float]] | None = None
 
     def setup(self, stage: str | None = None) -> None:

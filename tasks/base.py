@@ -247,3 +247,14 @@ class TaskDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+
+class ConfigDataModule(TaskDataModule):
+    """A task's DataModule built from its Config (batch size from ``config.optim``); ``setup`` fills ``tokenizer``
+    and ``fingerprint`` (the data's identity, recorded with every run)."""
+
+    def __init__(self, config: Any, seed: int = 0, num_workers: int | None = 0) -> None:
+        super().__init__(config.optim.batch_size, seed, num_workers)
+        self.config = config
+        self.tokenizer: Any = None
+        self.fingerprint = ""

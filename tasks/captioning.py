@@ -26,7 +26,7 @@ import torch
 
 import zoo
 from tasks import seq2seq, vision
-from tasks.base import Optim, TaskDataModule, TaskModule, TaskSpec, config_from_dict
+from tasks.base import ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
 from tasks.data import cached_generated, fingerprint_files, fingerprint_params, require_file
 from tasks.generators import shapes_captions
 from tasks.inputs import read_text, resolve_inside, text_lines
@@ -66,15 +66,7 @@ class Config:
     optim: Optim = Optim()
 
     def __post_init__(self) -> None:
-        if isinstance(self.decoding, Mapping):  # rebuilt from a record's config
-            object.__setattr__(self, "decoding", seq2seq.Decoding(**self.decoding))
-        if self.benchmark not in SPEC.benchmarks:
-            raise ValueError(f"benchmark: unknown {self.benchmark!r}; known: {', '.join(SPEC.benchmarks)}")
-        if self.tokenizer not in ("word", "bpe", "byte"):
-            raise ValueError(f"tokenizer: must be 'word', 'bpe' or 'byte', got {self.tokenizer!r}")
-        if self.image_size < 1 or self.image_size % self.patch_size:
-            raise ValueError(f"image_size ({self.image_size}) must be a positive multiple of patch_size "
-                             f"({self.patch_size})")
+        seq2seq.check_generation_config(self, SPEC.benchmarks)
         if self.max_length < 3:
             raise ValueError(f"max_length: must be at least 3, got {self.max_length}")
 
@@ -279,14 +271,8 @@ class EpochSampler(torch.utils.data.Sampler):
         return iter(keys)
 
 
-class DataModule(TaskDataModule):
+class DataModule(ConfigDataModule):
     """Builds the splits and the tokenizer; batches carry ``image``, ``target``, ``target_mask``, ``reference``, ``id``."""
-
-    def __init__(self, config: Config, seed: int = 0, num_workers: int | None = 0) -> None:
-        super().__init__(config.optim.batch_size, seed, num_workers)
-        self.config = config
-        self.tokenizer: Any = None
-        self.fingerprint = ""
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:

@@ -27,7 +27,7 @@ import torch
 
 import zoo
 from tasks import seq2seq, vision
-from tasks.base import Optim, TaskDataModule, TaskModule, TaskSpec, config_from_dict
+from tasks.base import ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
 from tasks.captioning import _by_split, _logged
 from tasks.data import cached_generated, fingerprint_files, fingerprint_params, require_file
 from tasks.generators import chest_phantom
@@ -72,15 +72,7 @@ class Config:
     optim: Optim = Optim()
 
     def __post_init__(self) -> None:
-        if isinstance(self.decoding, Mapping):  # rebuilt from a record's config
-            object.__setattr__(self, "decoding", seq2seq.Decoding(**self.decoding))
-        if self.benchmark not in SPEC.benchmarks:
-            raise ValueError(f"benchmark: unknown {self.benchmark!r}; known: {', '.join(SPEC.benchmarks)}")
-        if self.tokenizer not in ("word", "bpe", "byte"):
-            raise ValueError(f"tokenizer: must be 'word', 'bpe' or 'byte', got {self.tokenizer!r}")
-        if self.image_size < 1 or self.image_size % self.patch_size:
-            raise ValueError(f"image_size ({self.image_size}) must be a positive multiple of patch_size "
-                             f"({self.patch_size})")
+        seq2seq.check_generation_config(self, SPEC.benchmarks)
         if self.max_length < 3 or self.max_indication_length < 1:
             raise ValueError("max_length must be at least 3 and max_indication_length at least 1")
 
@@ -220,14 +212,8 @@ def build_tokenizer(kind: str, texts: list[str]) -> Any:
     return zoo.WhisperBPETokenizer() if kind == "bpe" else zoo.ByteTokenizer()
 
 
-class DataModule(TaskDataModule):
+class DataModule(ConfigDataModule):
     """Batches carry ``image``, ``text``/``text_mask`` (indication), ``target``, ``target_mask``, ``reference``, ``id``."""
-
-    def __init__(self, config: Config, seed: int = 0, num_workers: int | None = 0) -> None:
-        super().__init__(config.optim.batch_size, seed, num_workers)
-        self.config = config
-        self.tokenizer: Any = None
-        self.fingerprint = ""
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:

@@ -24,7 +24,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 import zoo
 from tasks import sentiment_corpus
-from tasks.base import Optim, TaskDataModule, TaskModule, TaskSpec
+from tasks.base import ConfigDataModule, Optim, TaskModule, TaskSpec
 from tasks.data import cached_generated, fingerprint_files, fingerprint_params, require_file
 from tasks.inputs import DataError, text_lines
 from tasks.metrics.classification import ClassificationScores
@@ -179,14 +179,8 @@ def build_tokenizer(kind: str, train_texts: list[str]) -> Any:
     return zoo.ByteTokenizer() if kind == "byte" else zoo.WhisperBPETokenizer()
 
 
-class DataModule(TaskDataModule):
+class DataModule(ConfigDataModule):
     """Builds the splits and the tokenizer; batches carry ``text``, ``text_mask``, ``label``, ``id``."""
-
-    def __init__(self, config: Config, seed: int = 0, num_workers: int | None = 0) -> None:
-        super().__init__(config.optim.batch_size, seed, num_workers)
-        self.config = config
-        self.tokenizer: Any = None
-        self.fingerprint = ""
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:

@@ -64,3 +64,17 @@ def sample_rows(ids: Sequence[str], predictions: Sequence[str], references: Sequ
         ref = reference if isinstance(reference, str) else " | ".join(reference)
         rows.append({"id": str(row_id), "prediction": prediction, "reference": ref})
     return rows
+
+
+def check_generation_config(config: Any, benchmarks: tuple[str, ...]) -> None:
+    """The checks an image-to-text task's Config shares: ``decoding`` rebuilt from a record's dict, a known
+    benchmark and tokenizer kind, and an image size that is a positive multiple of the patch size."""
+    if isinstance(config.decoding, Mapping):  # rebuilt from a record's config
+        object.__setattr__(config, "decoding", Decoding(**config.decoding))
+    if config.benchmark not in benchmarks:
+        raise ValueError(f"benchmark: unknown {config.benchmark!r}; known: {', '.join(benchmarks)}")
+    if config.tokenizer not in ("word", "bpe", "byte"):
+        raise ValueError(f"tokenizer: must be 'word', 'bpe' or 'byte', got {config.tokenizer!r}")
+    if config.image_size < 1 or config.image_size % config.patch_size:
+        raise ValueError(f"image_size ({config.image_size}) must be a positive multiple of patch_size "
+                         f"({config.patch_size})")
