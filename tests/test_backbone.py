@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 
 import pytest
 import torch
@@ -255,11 +256,29 @@ def test_attention_mask_never_hides_every_key():
 @pytest.mark.parametrize("field, value", [
     ("width", 30), ("num_heads", 0), ("num_encoder_layers", 0), ("dropout", 1.5),
     ("vocab_size", -1), ("image_size", 20), ("pool", "max"), ("mlp_ratio", 0.0),
-    ("text_conv_kernel", 4),
+    ("text_conv_kernel", 4), ("init", "kaiming"),
 ])
 def test_invalid_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         preset("small", **{field: value})
+
+
+@pytest.mark.parametrize("init", ["normal", "xavier"])
+def test_init_sets_linear_weights_and_keeps_embeddings_small(init):
+    """``init`` chooses the Linear weights' distribution: N(0, 0.02) or Xavier-uniform (bound sqrt(6/(in+out)));
+    embeddings stay N(0, 0.02) and biases zero either way."""
+    torch.manual_seed(0)
+    net = MultimodalModel(preset("small", width=128, vocab_size=500, num_classes=4, init=init))
+    qkv = net.encoder.blocks[0].attn.qkv
+    fan_out, fan_in = qkv.weight.shape
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    if init == "xavier":
+        assert qkv.weight.abs().max() <= bound
+        assert qkv.weight.std().item() == pytest.approx(bound / math.sqrt(3.0), rel=0.02)
+    else:
+        assert qkv.weight.std().item() == pytest.approx(0.02, rel=0.02)
+    assert net.text.token.weight.std().item() == pytest.approx(0.02, rel=0.02)
+    assert not qkv.bias.any()
 
 
 def test_unknown_preset_and_fields_raise():

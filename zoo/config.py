@@ -14,6 +14,7 @@ from typing import Any
 
 POOLS = ("mean", "first")
 IMAGE_STEMS = ("patch", "conv")
+INITS = ("normal", "xavier")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class ModelConfig:
     num_classes: int = 0  # 0 = no classification head
     pool: str = "mean"  # "mean": masked mean over fused tokens; "first": first token
     tie_text_embeddings: bool = False  # share encoder text and decoder token embeddings
+    init: str = "normal"  # Linear weights: "normal" N(0, 0.02) (GPT-2/BERT); "xavier" uniform (fan-in/out scaled)
 
     def __post_init__(self) -> None:
         for name in ("width", "num_heads", "num_encoder_layers", "max_text_positions",
@@ -63,6 +65,8 @@ class ModelConfig:
                              f"patch_size ({self.patch_size})")
         if self.image_stem not in IMAGE_STEMS:
             raise ValueError(f"image_stem must be one of {IMAGE_STEMS}, got {self.image_stem!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
         if not isinstance(self.tie_text_embeddings, bool):

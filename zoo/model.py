@@ -50,7 +50,7 @@ class MultimodalModel(nn.Module):
             self.decoder = TextDecoder(c, token_embedding=shared)
         self.head = (ClassificationHead(c.width, c.num_classes, c.dropout, c.pool)
                      if c.num_classes > 0 else None)
-        self.apply(_init_weights)
+        self.apply(lambda module: _init_weights(module, c.init))
 
     def encode(self, inputs: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         """Embed and fuse the modalities present in `inputs` -> (B, S, D), (B, S)."""
@@ -131,9 +131,18 @@ class MultimodalModel(nn.Module):
         return self.decoder
 
 
-def _init_weights(module: nn.Module) -> None:
-    """normal(0, 0.02) for Linear and Embedding weights, zeros for Linear biases."""
-    if isinstance(module, (nn.Linear, nn.Embedding)):
+def _init_weights(module: nn.Module, init: str = "normal") -> None:
+    """normal(0, 0.02) for Embedding weights and (``init="normal"``) Linear weights, Xavier-uniform Linear weights
+    with ``init="xavier"``; zeros for Linear biases.
+
+    Xavier keeps a small model's attention logits away from zero at the start, which matters when a token must
+    learn to pick one object out of an image: on Sort-of-CLEVR "is the <colour> object on the left?" with the
+    colour as one token (width 128, 4 layers, conv stem, 64 images a step) the normal init was still at chance
+    after 600 steps, Xavier left chance after about 200.
+    """
+    if isinstance(module, nn.Linear) and init == "xavier":
+        nn.init.xavier_uniform_(module.weight)
+    elif isinstance(module, (nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, mean=0.0, std=0.02)
     if isinstance(module, nn.Linear) and module.bias is not None:
         nn.init.zeros_(module.bias)
