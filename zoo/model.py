@@ -137,8 +137,8 @@ def _init_weights(module: nn.Module, init: str = "normal") -> None:
 
     Xavier keeps a small model's attention logits away from zero at the start, which matters when a token must
     learn to pick one object out of an image: on Sort-of-CLEVR "is the <colour> object on the left?" with the
-    colour as one token (width 128, 4 layers, conv stem, 64 images a step) the normal init was still at chance
-    after 600 steps, Xavier left chance after about 200.
+    colour as one token read out at that token (width 128, 4 layers, conv stem, 64 of 2,500 scenes a step),
+    validation accuracy after 300 steps was 66% with Xavier and 59% with the normal init.
     """
     if isinstance(module, nn.Linear) and init == "xavier":
         nn.init.xavier_uniform_(module.weight)
