@@ -118,14 +118,22 @@ def test_text_conv_sees_no_padding(batch, kernel):
     assert not torch.allclose(moved[:, 2 - kernel // 2], base[:, 2 - kernel // 2])  # the conv mixes neighbours
 
 
-def test_audio_padding_within_batch_matches_unpadded_row(model):
+@pytest.mark.parametrize(("stride", "positions"), [(2, 5), (4, 3)])  # ceil(9 / stride) real positions
+def test_audio_padding_within_batch_matches_unpadded_row(stride, positions):
+    torch.manual_seed(0)
+    model = MultimodalModel(tiny_config(audio_stride=stride)).eval()
     full = make_batch(("audio",), frames=16)
     full["audio_mask"][1, 9:] = False
     short = {"audio": full["audio"][1:, :, :9], "audio_mask": full["audio_mask"][1:, :9]}
     tokens, mask = model.encode(full)
     tokens_s, mask_s = model.encode(short)
-    assert mask[1].sum() == mask_s.sum() == 5  # ceil(9 / 2) real positions
+    assert mask[1].sum() == mask_s.sum() == positions and tokens.shape[1] == -(-16 // stride)
     assert_close(tokens[1][mask[1]], tokens_s[0])
+
+
+def test_audio_stride_is_validated():
+    with pytest.raises(ValueError, match="audio_stride"):
+        tiny_config(audio_stride=3)
 
 
 @pytest.mark.parametrize("num_beams", [1, 3])

@@ -62,9 +62,11 @@ def test_pool_segments_means_each_question() -> None:
     assert_close(pooled, torch.tensor([[1.0, 2.0], [6.0, 7.0], [0.0, 0.0]]))
 
 
-def test_scene_batch_predicts_like_one_question_per_sequence() -> None:
+@pytest.mark.parametrize("question_tokens", ["words", "summary"])
+def test_scene_batch_predicts_like_one_question_per_sequence(question_tokens: str) -> None:
     """The same weights answer every question identically whether scene-packed or one per sequence."""
-    config = dataclasses.replace(vqa.tiny(), scene_batch=True, model={"num_encoder_layers": 2, "dropout": 0.0})
+    config = dataclasses.replace(vqa.tiny(), scene_batch=True, question_tokens=question_tokens,
+                                 model={"num_encoder_layers": 2, "dropout": 0.0})
     data = vqa.DataModule(config)
     data.setup()
     module = vqa.Module(config, data.tokenizer.to_dict(), data.answers).eval()
@@ -78,25 +80,32 @@ def test_scene_batch_predicts_like_one_question_per_sequence() -> None:
         _, alone = module.answer(single)
     assert scenes["id"] == single["id"] and len(scenes["id"]) == 20 * len(data.splits["test"].images)
     assert packed == alone
+    if question_tokens == "summary":  # the plain (unpacked) batch too; "words" pools image and text there
+        del single["text_segments"], single["slot"], single["questions_per_row"]
+        with torch.no_grad():
+            assert module.answer(single)[1] == alone
 
 
-def test_scene_sampler_warms_up_on_non_relational_questions() -> None:
-    sampler = vqa_scenes.SceneSampler(size=4, warmup_epochs=1.5, seed=0)
-    first = list(sampler)
-    sampler.set_epoch(1)
-    second = list(sampler)
-    assert [w for _, w in first] == [True] * 4 and [w for _, w in second] == [True, True, False, False]
-    assert sorted(i for i, _ in first) == [0, 1, 2, 3]
-
-
-def test_scene_batch_run_rescores(records_dir: Path, tmp_path: Path) -> None:
-    record = run_benchmark(RunOptions(task="vqa", recipe="smoke", records_dir=records_dir, runs_dir=tmp_path / "runs",
-                                      progress_bar=False, overrides={"scene_batch": True,
-                                                                     "model": {"num_encoder_layers": 1,
-                                                                               "image_stem": "conv"}}))
-    rows = read_predictions(records_dir / record["predictions"])
-    assert len(rows) == record["num_test_examples"] == 40
-    assert vqa.score_predictions(rows) == record["metrics"]
+@pytest.mark.parametrize("kernel", [0, 3])
+def test_summary_question_is_one_token_of_its_words(kernel: int) -> None:
+    """question_tokens="summary": a question is the mean of its embedded words, so its answer changes with any of
+    its words, and with their order only when ``text_conv_kernel`` mixes neighbours (else it is a bag of words)."""
+    config = dataclasses.replace(vqa.tiny(), question_tokens="summary",
+                                 model={"num_encoder_layers": 1, "text_conv_kernel": kernel})
+    data = vqa.DataModule(config)
+    data.setup()
+    module = vqa.Module(config, data.tokenizer.to_dict(), data.answers).eval()
+    batch = data.collate([data.splits["test"][i] for i in range(4)])
+    swapped, replaced = dict(batch, text=batch["text"].clone()), dict(batch, text=batch["text"].clone())
+    swapped["text"][:, [1, 2]] = batch["text"][:, [2, 1]]
+    replaced["text"][:, 2] = batch["text"][:, 1]
+    with torch.no_grad():
+        logits, moved, other = (module.summary_logits(b) for b in (batch, swapped, replaced))
+    assert logits.shape == (4, len(data.answers))
+    assert not torch.allclose(logits, other)
+    assert torch.allclose(logits, moved, atol=1e-6) == (kernel == 0)
+    with pytest.raises(ValueError, match="question_tokens"):
+        vqa.Config(question_tokens="summary", answer_mode="generate")
 
 
 @pytest.mark.parametrize("task", ["captioning", "med_report", "vqa"])

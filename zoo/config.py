@@ -15,6 +15,7 @@ from typing import Any
 POOLS = ("mean", "first")
 IMAGE_STEMS = ("patch", "conv")
 INITS = ("normal", "xavier")
+AUDIO_STRIDES = (2, 4)
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ class ModelConfig:
     image_channels: int = 3
     image_stem: str = "patch"  # "patch": linear patches (ViT); "conv": 4 stride-2 3x3 convs + x/y coordinates
     num_mel_bins: int = 0  # 0 = no audio embedder
-    max_audio_frames: int = 3000  # log-mel frames in; ceil(max / 2) positions out
+    max_audio_frames: int = 3000  # log-mel frames in; ceil(max / audio_stride) positions out
+    audio_stride: int = 2  # log-mel frames per audio position: 2 (whisper's stem) or 4 (a third stride-2 conv)
     num_classes: int = 0  # 0 = no classification head
     pool: str = "mean"  # "mean": masked mean over fused tokens; "first": first token
     tie_text_embeddings: bool = False  # share encoder text and decoder token embeddings
@@ -65,6 +67,8 @@ class ModelConfig:
                              f"patch_size ({self.patch_size})")
         if self.image_stem not in IMAGE_STEMS:
             raise ValueError(f"image_stem must be one of {IMAGE_STEMS}, got {self.image_stem!r}")
+        if self.audio_stride not in AUDIO_STRIDES:
+            raise ValueError(f"audio_stride must be one of {AUDIO_STRIDES}, got {self.audio_stride!r}")
         if self.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.pool not in POOLS:

@@ -3,7 +3,7 @@
 Shapes:
     B batch, T text tokens, C image channels, H/W image height/width,
     P patches, M mel bins, F audio frames (log-mel, 100 per second),
-    N = ceil(F / 2) audio positions, D width, V vocabulary.
+    N = ceil(F / s) audio positions (s the audio stride, 2 or 4), D width, V vocabulary.
     Masks are bool with True = real token.
 """
 
@@ -148,27 +148,31 @@ class ConvImageEmbedder(nn.Module):
 
 
 class AudioEmbedder(nn.Module):
-    """Whisper-style stem: two Conv1d + GELU (the second with stride 2) plus fixed
-    sinusoidal positions.
+    """Whisper-style stem: two Conv1d + GELU (the second with stride 2), with ``stride=4`` a third stride-2
+    Conv1d + GELU, plus fixed sinusoidal positions.
 
     Padded frames are zeroed before each convolution, so real positions see
     exactly what they would see if the padding were absent (the convs' own zero
-    padding), and appending padded frames changes no real output.
+    padding), and appending padded frames changes no real output. Stride 4 (25 positions a second) quarters
+    the encoder's attention cost on long utterances.
     """
 
-    def __init__(self, num_mel_bins: int, width: int, max_frames: int, dropout: float):
+    def __init__(self, num_mel_bins: int, width: int, max_frames: int, dropout: float, stride: int = 2):
         super().__init__()
-        self.max_frames = max_frames
+        if stride not in (2, 4):
+            raise ValueError(f"audio stride must be 2 or 4, got {stride!r}")
+        self.max_frames, self.stride = max_frames, stride
         self.conv1 = nn.Conv1d(num_mel_bins, width, kernel_size=3, padding=1)
         self.conv2 = nn.Conv1d(width, width, kernel_size=3, stride=2, padding=1)
-        positions = sinusoids(math.ceil(max_frames / 2), width)  # (ceil(F_max / 2), D)
+        self.conv3 = nn.Conv1d(width, width, kernel_size=3, stride=2, padding=1) if stride == 4 else None
+        positions = sinusoids(math.ceil(max_frames / stride), width)  # (ceil(F_max / stride), D)
         self.register_buffer("positions", positions, persistent=False)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, mel: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """mel (B, M, F), mask (B, F) -> tokens (B, N, D), mask (B, N), N = ceil(F/2).
+        """mel (B, M, F), mask (B, F) -> tokens (B, N, D), mask (B, N), N = ceil(F / stride).
 
-        Output position n is real iff its centre input frame 2n is real.
+        Output position n is real iff its centre input frame stride × n is real.
         """
         b, _, f = mel.shape
         if f > self.max_frames:
@@ -177,9 +181,11 @@ class AudioEmbedder(nn.Module):
             mask = torch.ones(b, f, dtype=torch.bool, device=mel.device)
         keep = mask[:, None, :].to(mel.dtype)  # (B, 1, F)
         x = F.gelu(self.conv1(mel * keep)) * keep  # (B, D, F)
-        x = F.gelu(self.conv2(x))  # (B, D, N)
+        x = F.gelu(self.conv2(x))  # (B, D, ceil(F / 2))
+        if self.conv3 is not None:
+            x = F.gelu(self.conv3(x * keep[:, :, ::2]))  # (B, D, ceil(F / 4))
         tokens = x.transpose(1, 2) + self.positions[: x.shape[2]]  # (B, N, D)
-        return self.drop(tokens), mask[:, ::2]
+        return self.drop(tokens), mask[:, ::self.stride]
 
 
 def sinusoids(length: int, width: int, max_timescale: float = 10000.0) -> Tensor:

@@ -41,7 +41,7 @@ class MultimodalModel(nn.Module):
                       ConvImageEmbedder(c.image_size, c.image_channels, c.width, c.dropout)
                       if c.image_stem == "conv" else
                       ImageEmbedder(c.image_size, c.patch_size, c.image_channels, c.width, c.dropout))
-        self.audio = (AudioEmbedder(c.num_mel_bins, c.width, c.max_audio_frames, c.dropout)
+        self.audio = (AudioEmbedder(c.num_mel_bins, c.width, c.max_audio_frames, c.dropout, c.audio_stride)
                       if c.num_mel_bins > 0 else None)
         self.encoder = FusionEncoder(c)
         self.decoder = None
