@@ -91,6 +91,7 @@ class Config:
     ctc_weight: float = 0.0
     feature_norm: str = "train"  # "train": per-mel-bin mean/std of the train split; "none": raw whisper log-mel
     spec_augment: bool = False  # training only: SpecAugment masks (2 of <= 15 mel bins, 2 of <= 10% of frames)
+    time_stretch: float = 0.0  # training only: > 0 resamples each batch in time by a factor in [1 - s, 1 + s]
     normalizer: str | None = None
     val_size: int = 200  # carved from train (fixed seed) when the release has no validation split
     builtin_size: str = "full"  # tts-digits: "full" or "smoke" (a few dozen rows, for tests)
@@ -118,6 +119,8 @@ class Config:
         if self.decoding.max_new_tokens > self.max_target_tokens:
             raise ValueError(f"decoding.max_new_tokens ({self.decoding.max_new_tokens}) must be at most "
                              f"max_target_tokens ({self.max_target_tokens})")
+        if not 0.0 <= self.time_stretch < 1.0:
+            raise ValueError(f"time_stretch: must be in [0, 1), got {self.time_stretch}")
         if not 0.0 <= self.ctc_weight:
             raise ValueError(f"ctc_weight: must be >= 0, got {self.ctc_weight}")
         if self.init_checkpoint and self.feature_norm != "none":
@@ -314,6 +317,9 @@ class Module(TaskModule):
 
     def step(self, batch: Mapping[str, Any], stage: str) -> torch.Tensor:
         inputs = self.inputs(batch)
+        if stage == "train" and self.config.time_stretch:
+            inputs["audio"], inputs["audio_mask"] = asr_data.time_stretch(
+                inputs["audio"], inputs["audio_mask"], self.config.time_stretch, self.config.max_frames)
         if stage == "train" and self.config.spec_augment:
             inputs["audio"] = asr_data.spec_augment(inputs["audio"], inputs["audio_mask"])
         loss = self.loss(inputs, batch["target"], batch["target_mask"])

@@ -31,6 +31,7 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from tasks import asr_sources, seq2seq
@@ -264,3 +265,17 @@ def spec_augment(audio: torch.Tensor, mask: torch.Tensor, num_masks: int = 2, ma
         begin = (torch.rand(b, 1, device=audio.device) * (lengths - span + 1)).long()
         keep &= ~((frames >= begin) & (frames < begin + span))[:, None, :]  # (B, 1, F)
     return audio * keep
+
+
+def time_stretch(audio: torch.Tensor, mask: torch.Tensor, max_change: float,
+                 max_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Speed perturbation on log-mel frames: the whole batch resampled in time (linear interpolation) by a factor
+    drawn from [1 − ``max_change``, 1 + ``max_change``] (tempo changes, the mel bins, i.e. the pitch, do not), at
+    most ``max_frames`` frames. audio (B, M, F), mask (B, F) -> (B, M, F'), (B, F'); padding stays 0. Draws from
+    torch's global generator (seeded by the run)."""
+    factor = 1.0 + (2.0 * float(torch.rand(())) - 1.0) * max_change
+    frames = max(1, min(max_frames, round(audio.shape[2] * factor)))
+    stretched = F.interpolate(audio, size=frames, mode="linear", align_corners=False)  # (B, M, F')
+    lengths = (mask.sum(1).float() * frames / audio.shape[2]).round().clamp(min=1).long()  # (B,)
+    keep = torch.arange(frames, device=audio.device)[None, :] < lengths[:, None]  # (B, F')
+    return stretched * keep[:, None, :], keep

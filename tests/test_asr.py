@@ -202,6 +202,24 @@ def test_spec_augment_masks_a_few_bands_and_spans_of_real_frames() -> None:
     assert out[1, :, 30:].eq(0).all() and out.sum() > 0.5 * audio.sum()
 
 
+def test_time_stretch_resamples_real_frames_and_keeps_padding_zero() -> None:
+    torch.manual_seed(0)
+    mask = torch.ones(2, 100, dtype=torch.bool)
+    mask[1, 60:] = False
+    ramp = torch.linspace(0.0, 1.0, 100).expand(2, asr_data.NUM_MEL_BINS, 100) * mask[:, None, :]
+    lengths = set()
+    for _ in range(20):
+        out, keep = asr_data.time_stretch(ramp, mask, 0.1, max_frames=105)
+        frames = out.shape[2]
+        lengths.add(frames)
+        assert 90 <= frames <= 105 and keep.shape == (2, frames) and keep[0].all()
+        assert abs(int(keep[1].sum()) - round(60 * frames / 100)) <= 1 and out[1][:, ~keep[1]].eq(0).all()
+        assert torch.all(out[0, :, 1:] >= out[0, :, :-1])  # a ramp stays a ramp: resampled, not shuffled
+    assert len(lengths) > 5 and max(lengths) == 105  # the cap holds
+    with pytest.raises(ValueError, match="time_stretch"):
+        asr.Config(time_stretch=1.5)
+
+
 def test_scores_are_corpus_rates_of_the_normalised_rows() -> None:
     rows = [{"id": "a", "prediction": "4 1 7", "reference": "4 1 7", "score": 0.0},
             {"id": "b", "prediction": "4 1", "reference": "4 1 7", "score": 1 / 3},
@@ -213,7 +231,7 @@ def test_scores_are_corpus_rates_of_the_normalised_rows() -> None:
 
 def test_fsdd_run_rescores_from_its_predictions(fsdd_folder: Path, records_dir: Path, tmp_path: Path) -> None:
     record = two_step_run("asr", records_dir, tmp_path / "runs", benchmark="fsdd", data_dir=str(fsdd_folder),
-                          overrides={"val_size": 4, "spec_augment": True})
+                          overrides={"val_size": 4, "spec_augment": True, "time_stretch": 0.1})
     rows = read_predictions(records_dir / record["predictions"])
     assert record["num_test_examples"] == len(rows) == 30
     assert asr.score_predictions(rows) == record["metrics"]
