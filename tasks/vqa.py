@@ -123,19 +123,17 @@ SCENE_BACKBONE = {**BACKBONE, "num_encoder_layers": 2, "image_stem": "conv", "in
 
 
 def quick(benchmark: str = "sort-of-clevr", arch: str = "zoo") -> Config:
-    """About a minute (49 s measured, 2 threads): 1,000 scenes, scene-batched (all 20 questions of an image in one
-    sequence), a conv stem with x/y coordinates, 1.5 epochs of non-relational questions first, 4 epochs in all.
-
-    Measured: it learns the question types but not yet which object is asked about (2,000 scenes × 6 epochs,
-    378 steps, 237 s, and this recipe alike: accuracy 45.3%, non-relational 50.4%, relational 40.1%); the colour
-    binding has not formed within 900 steps of the standard schedule either (non-relational 62%).
-    """
+    """About a minute: the standard recipe's model on 3,000 scenes for 10 epochs (470 steps of 64 scenes), the
+    first 8 of them on non-relational questions only (the colour binding forms within a few hundred steps; the
+    relational questions get the last two epochs). Measured (seed 0, one thread, 129 s beside two other runs):
+    accuracy 63.4%, non-relational 76.8%, relational 50.1% (majority 46.9%)."""
     if benchmark != "sort-of-clevr":
         return Config(benchmark=benchmark, preset="small", model={**BACKBONE, "width": 64, "num_encoder_layers": 2},
                       image_size=120, patch_size=15, optim=Optim(lr=1e-3, batch_size=32, max_epochs=3))
-    return Config(benchmark=benchmark, preset="small", model={**BACKBONE, "image_stem": "conv"}, scene_batch=True,
-                  max_images={"train": 1000, "val": 50, "test": 200}, nonrelational_warmup_epochs=1.5,
-                  optim=Optim(lr=1e-3, batch_size=32, max_epochs=4, warmup_fraction=0.02))
+    return Config(benchmark=benchmark, preset="small", model=SCENE_BACKBONE, scene_batch=True,
+                  question_tokens="summary", max_images={"train": 3000, "val": 50, "test": 200},
+                  nonrelational_warmup_epochs=8.0, optim=Optim(lr=1e-3, batch_size=64, max_epochs=10,
+                                                               warmup_fraction=0.02))
 
 
 def standard(benchmark: str = "sort-of-clevr", arch: str = "zoo") -> Config:
@@ -153,6 +151,8 @@ def standard(benchmark: str = "sort-of-clevr", arch: str = "zoo") -> Config:
     after 300 steps. Pooling a fused sentence dilutes the one word that carries the binding; pooling the words
     before fusion does not: measured with this recipe's model, non-relational validation accuracy 96% after 500
     steps and 99.5% after 1,100 (relational 77%), where the word-token readout stayed at 62% after 900 steps.
+    Seed 0 of this recipe (4,500 steps, 1,053 s on one thread): non-relational 99.7%, relational 68.0% — closest
+    78%, furthest 91%, but "how many objects have the same shape" 34%: counting is what is left.
     """
     if benchmark != "sort-of-clevr":
         return Config(benchmark=benchmark, preset="small", model=BACKBONE, image_size=120, patch_size=15,
