@@ -125,6 +125,8 @@ class Config:
             raise ValueError(f"ctc_weight: must be >= 0, got {self.ctc_weight}")
         if self.init_checkpoint and self.feature_norm != "none":
             raise ValueError("feature_norm: must be 'none' with init_checkpoint (whisper's weights expect raw log-mel)")
+        if self.arch == "whisper" and self.model.get("audio_stride", 2) != 2:
+            raise ValueError("model: audio_stride must be 2 for arch 'whisper' (its stem halves the frames)")
         reserved = sorted(set(self.model) & set(TASK_MODEL_FIELDS))
         if reserved:
             raise ValueError(f"model: {', '.join(reserved)} are set by the task, not overridable")

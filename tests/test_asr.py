@@ -218,6 +218,8 @@ def test_time_stretch_resamples_real_frames_and_keeps_padding_zero() -> None:
     assert len(lengths) > 5 and max(lengths) == 105  # the cap holds
     with pytest.raises(ValueError, match="time_stretch"):
         asr.Config(time_stretch=1.5)
+    with pytest.raises(ValueError, match="audio_stride"):
+        asr.Config(arch="whisper", model={"audio_stride": 4})
 
 
 def test_scores_are_corpus_rates_of_the_normalised_rows() -> None:

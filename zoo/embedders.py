@@ -18,6 +18,8 @@ import whisper.audio
 from timm.layers import PatchEmbed
 from torch import Tensor, nn
 
+from zoo.config import AUDIO_STRIDES
+
 
 class TextEmbedder(nn.Module):
     """Token embedding (optionally + a residual 1-D conv over neighbouring tokens) plus learned positions.
@@ -159,8 +161,8 @@ class AudioEmbedder(nn.Module):
 
     def __init__(self, num_mel_bins: int, width: int, max_frames: int, dropout: float, stride: int = 2):
         super().__init__()
-        if stride not in (2, 4):
-            raise ValueError(f"audio stride must be 2 or 4, got {stride!r}")
+        if stride not in AUDIO_STRIDES:
+            raise ValueError(f"audio stride must be one of {AUDIO_STRIDES}, got {stride!r}")
         self.max_frames, self.stride = max_frames, stride
         self.conv1 = nn.Conv1d(num_mel_bins, width, kernel_size=3, padding=1)
         self.conv2 = nn.Conv1d(width, width, kernel_size=3, stride=2, padding=1)
