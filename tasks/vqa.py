@@ -21,7 +21,7 @@
   small CNN stem with x/y coordinates (one token per 15×15 cell of a 75-px scene).
 * ``question_tokens="summary"`` (classify): each question enters the fusion encoder as one token, the mean of its
   embedded words, and is answered at that token (``Module.summary_logits``); ``"words"``: a fused token per word,
-  the answer read from their mean (scene batches) or the mean over all fused tokens.
+  the answer read from their mean (in scene batches and one-question batches alike; the image tokens are context).
 """
 
 from __future__ import annotations
@@ -340,13 +340,13 @@ class Module(TaskModule):
             return loss, predicted
         if self.config.question_tokens == "summary":
             logits = self.summary_logits(batch)
-        elif "text_segments" in batch:  # scene batch: B images, N questions
-            fused, _ = self.net.encode({**inputs, "text_segments": batch["text_segments"]})
+        else:  # "words": the mean of each question's fused word tokens (never the image tokens)
+            scene = "text_segments" in batch  # scene batch: B images, N questions
+            fused, _ = self.net.encode({**inputs, "text_segments": batch["text_segments"]} if scene else inputs)
             text = fused[:, -batch["text"].shape[1]:]  # (B, T, D): text comes last
-            pooled = vqa_scenes.pool_segments(text, batch["text_segments"], batch["questions_per_row"])
-            logits = self.net.head.project(pooled[batch["slot"]])  # (N, K)
-        else:
-            logits = self.net.classify(inputs)  # (B, K)
+            segments = batch["text_segments"] if scene else batch["text_mask"].long()
+            pooled = vqa_scenes.pool_segments(text, segments, batch["questions_per_row"] if scene else 1)
+            logits = self.net.head.project(pooled[batch["slot"]] if scene else pooled)  # (N, K)
         known = batch["label"] >= 0
         loss = F.cross_entropy(logits, batch["label"], ignore_index=-100) if known.any() else logits.sum() * 0.0
         return loss, [self.answers[i] for i in logits.argmax(-1).tolist()]

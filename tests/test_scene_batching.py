@@ -80,10 +80,9 @@ def test_scene_batch_predicts_like_one_question_per_sequence(question_tokens: st
         _, alone = module.answer(single)
     assert scenes["id"] == single["id"] and len(scenes["id"]) == 20 * len(data.splits["test"].images)
     assert packed == alone
-    if question_tokens == "summary":  # the plain (unpacked) batch too; "words" pools image and text there
-        del single["text_segments"], single["slot"], single["questions_per_row"]
-        with torch.no_grad():
-            assert module.answer(single)[1] == alone
+    del single["text_segments"], single["slot"], single["questions_per_row"]  # the plain batch (no packing) too
+    with torch.no_grad():
+        assert module.answer(single)[1] == alone
 
 
 @pytest.mark.parametrize("kernel", [0, 3])
