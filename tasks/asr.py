@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader
 from torchmetrics.functional.text import char_error_rate, word_error_rate
 
 import zoo
-from tasks import asr_data, seq2seq
+from tasks import asr_data, ctc, seq2seq
 from tasks.asr_whisper import WhisperASR, dimensions, init_whisper, init_zoo_audio
 from tasks.base import ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
 from tasks.metrics.asr import normalize_transcript, normalizer_name
@@ -61,6 +61,7 @@ BENCHMARK_DEFAULTS = {
     "an4": {"max_audio_seconds": 8.0, "max_target_tokens": 64, "normalizer": NORMALIZERS[1]},
     "librispeech": {"max_audio_seconds": 35.0, "max_target_tokens": 600, "normalizer": NORMALIZERS[0]},
 }
+CTC_DECODINGS = ("attention", "ctc", "joint")
 TASK_MODEL_FIELDS = ("num_mel_bins", "vocab_size", "num_classes", "max_text_positions", "max_audio_frames")
 NUM_SAMPLES = 8
 
@@ -73,7 +74,10 @@ class Config:
     the values used. ``on_long`` says what happens to audio longer than ``max_audio_seconds``: ``"error"`` (a
     one-line ``ValueError`` naming the file) or ``"truncate"`` (keep the first ``max_audio_seconds``; the
     transcript stays whole). ``ctc_weight`` > 0 adds ``ctc_weight`` × a CTC loss on the encoder's audio
-    positions. ``init_checkpoint``: a local whisper checkpoint to start from (the whisper model: every tensor
+    positions. ``ctc_decoding`` (needs the CTC head): ``"attention"`` decodes with the decoder's beam search,
+    ``"ctc"`` with the CTC head alone (prefix beam search, ``decoding.num_beams`` wide; best path at validation),
+    ``"joint"`` rescores the CTC n-best and the decoder's beam result by ``ctc_decoding_weight`` × CTC
+    log-likelihood + (1 − ``ctc_decoding_weight``) × the decoder's log-probability (``tasks/ctc.py``). ``init_checkpoint``: a local whisper checkpoint to start from (the whisper model: every tensor
     that fits; the zoo: its audio stem and encoder); it needs ``feature_norm="none"``. The whisper model pads
     every utterance to ``max_audio_seconds`` (its encoder takes a fixed number of frames).
     """
@@ -89,6 +93,8 @@ class Config:
     max_target_tokens: int | None = None  # decoder positions; a longer transcript is an error
     decoding: seq2seq.Decoding | None = None  # None: 3 beams up to max_target_tokens
     ctc_weight: float = 0.0
+    ctc_decoding: str = "attention"  # "attention" (decoder beam search), "ctc" (CTC head) or "joint" (rescored)
+    ctc_decoding_weight: float = 0.5  # "joint": score = w × log p_ctc + (1 - w) × log p_decoder
     feature_norm: str = "train"  # "train": per-mel-bin mean/std of the train split; "none": raw whisper log-mel
     spec_augment: bool = False  # training only: SpecAugment masks (2 of <= 15 mel bins, 2 of <= 10% of frames)
     time_stretch: float = 0.0  # training only: > 0 resamples each batch in time by a factor in [1 - s, 1 + s]
@@ -110,7 +116,7 @@ class Config:
             object.__setattr__(self, "decoding", seq2seq.Decoding(**self.decoding))
         choices = {"arch": ("zoo", "whisper"), "tokenizer": ("char", "bpe"), "on_long": ("error", "truncate"),
                    "normalizer": NORMALIZERS, "builtin_size": tuple(asr_data.TTS_SIZES),
-                   "feature_norm": ("train", "none")}
+                   "feature_norm": ("train", "none"), "ctc_decoding": CTC_DECODINGS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}: must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
@@ -123,6 +129,10 @@ class Config:
             raise ValueError(f"time_stretch: must be in [0, 1), got {self.time_stretch}")
         if not 0.0 <= self.ctc_weight:
             raise ValueError(f"ctc_weight: must be >= 0, got {self.ctc_weight}")
+        if self.ctc_decoding != "attention" and not self.ctc_weight:
+            raise ValueError(f"ctc_decoding: {self.ctc_decoding!r} needs the CTC head (ctc_weight > 0)")
+        if not 0.0 <= self.ctc_decoding_weight <= 1.0:
+            raise ValueError(f"ctc_decoding_weight: must be in [0, 1], got {self.ctc_decoding_weight}")
         if self.init_checkpoint and self.feature_norm != "none":
             raise ValueError("feature_norm: must be 'none' with init_checkpoint (whisper's weights expect raw log-mel)")
         if self.arch == "whisper" and self.model.get("audio_stride", 2) != 2:
@@ -328,7 +338,7 @@ class Module(TaskModule):
         if stage != "train":
             decoding = self.config.decoding if stage == "test" else dataclasses.replace(self.config.decoding,
                                                                                          num_beams=1)
-            texts = seq2seq.generate_texts(self.net, inputs, self.tokenizer, decoding)
+            texts = self.transcribe(inputs, decoding)
             hyps = [normalize_transcript(text, self.config.split_digits) for text in texts]
             self.metrics[stage].update(batch["id"], hyps, batch["reference"])
             if stage == "test":
@@ -337,6 +347,59 @@ class Module(TaskModule):
                 room = NUM_SAMPLES - len(self.samples)
                 self.samples += seq2seq.sample_rows(batch["id"], hyps, batch["reference"], limit=room)
         return loss
+
+    def transcribe(self, inputs: Mapping[str, torch.Tensor], decoding: seq2seq.Decoding) -> list[str]:
+        """Transcripts of a batch by ``config.ctc_decoding`` (see ``Config``), ``decoding.num_beams`` wide."""
+        if self.config.ctc_decoding == "attention":
+            return seq2seq.generate_texts(self.net, inputs, self.tokenizer, decoding)
+        memory, memory_mask = self.net.encode(inputs)  # (B, N, D), (B, N)
+        log_probs = F.log_softmax(self.ctc_head(memory).float(), dim=-1)  # (B, N, V)
+        lengths, blank = memory_mask.sum(1), self.tokenizer.pad_id
+        if decoding.num_beams == 1:
+            nbest = [[ids] for ids in ctc.best_path(log_probs, lengths, blank)]
+        else:
+            nbest = [[ids for ids, _ in ctc.prefix_beam_search(row[:n], blank, decoding.num_beams)]
+                     for row, n in zip(log_probs, lengths.tolist(), strict=True)]
+        if self.config.ctc_decoding == "ctc":
+            return [self.tokenizer.decode(candidates[0]) for candidates in nbest]
+        generated = self.net.generate(inputs, bos_id=self.tokenizer.bos_id, eos_id=self.tokenizer.eos_id,
+                                      pad_id=self.tokenizer.pad_id, max_new_tokens=decoding.max_new_tokens,
+                                      num_beams=decoding.num_beams, length_penalty=decoding.length_penalty)
+        return [self.tokenizer.decode(ids) for ids in self.joint_best(memory, memory_mask, log_probs, nbest,
+                                                                     generated.tolist())]
+
+    def joint_best(self, memory: torch.Tensor, memory_mask: torch.Tensor, log_probs: torch.Tensor,
+                   nbest: list[list[list[int]]], generated: list[list[int]]) -> list[list[int]]:
+        """For each utterance, the candidate (its CTC n-best and the decoder's own result) with the highest
+        ``w`` × log p_ctc + (1 − ``w``) × log p_decoder (teacher-forced, eos included)."""
+        eos, pad, bos = self.tokenizer.eos_id, self.tokenizer.pad_id, self.tokenizer.bos_id
+        rows, candidates = [], []
+        for b, (ctc_ids, own) in enumerate(zip(nbest, generated, strict=True)):
+            own = own[:own.index(eos)] if eos in own else [t for t in own if t != pad]
+            unique = list(dict.fromkeys(tuple(ids[:self.config.max_target_tokens - 2]) for ids in [*ctc_ids, own]))
+            rows += [b] * len(unique)
+            candidates += [list(ids) for ids in unique]
+        index = torch.tensor(rows, device=memory.device)
+        ctc_score = ctc.sequence_log_likelihood(log_probs[index], memory_mask[index].sum(1), pad, candidates)
+        ctc_score = ctc_score.clamp(min=-1e30)  # impossible in these frames: last, and 0 × score stays 0
+        length = max(len(ids) for ids in candidates) + 1
+        target_in = torch.full((len(candidates), length), pad, dtype=torch.long, device=memory.device)
+        target_out = torch.full_like(target_in, pad)
+        for i, ids in enumerate(candidates):
+            target_in[i, :len(ids) + 1] = torch.tensor([bos, *ids], dtype=torch.long)
+            target_out[i, :len(ids) + 1] = torch.tensor([*ids, eos], dtype=torch.long)
+        logits = self.net.decoder(target_in, memory[index], memory_mask[index]).float()  # (C, L, V)
+        token_lp = logits.log_softmax(-1).gather(-1, target_out.unsqueeze(-1)).squeeze(-1)  # (C, L)
+        keep = torch.arange(length, device=memory.device)[None, :] <= torch.tensor([len(c) for c in candidates],
+                                                                                   device=memory.device)[:, None]
+        decoder_score = (token_lp * keep).sum(1)
+        weight = self.config.ctc_decoding_weight
+        score = (weight * ctc_score + (1.0 - weight) * decoder_score).tolist()
+        best: dict[int, tuple[float, list[int]]] = {}
+        for b, value, ids in zip(rows, score, candidates, strict=True):
+            if b not in best or value > best[b][0]:
+                best[b] = (value, ids)
+        return [best[b][1] for b in range(len(nbest))]
 
     def compute_metrics(self, stage: str) -> dict[str, float]:
         values = self.metrics[stage].compute()
