@@ -159,6 +159,11 @@ def standard(benchmark: str = "sort-of-clevr", arch: str = "zoo") -> Config:
     all of them at once, hence 60. Seeds 0-2 with 60 epochs (9,000 steps, 4,402-4,635 s on one thread, three runs
     and CI sharing 2 cores): non-relational 99.9 / 99.4 / 99.8%, relational 95.1 / 65.7 / 91.8%; seed 1 never
     learned to count (29%; closest 81%, furthest 86%), seeds 0 and 2 count at 99.7-99.8%.
+
+    Other benchmarks: width 128, 4 layers over 64 patches of a 120-px image, 20 epochs. VQA-RAD (official split),
+    seeds 0-2: closed 54.4 / 54.4 / 60.3%, open 11.7 / 10.1 / 8.4% (207-263 s on one thread); the question-only
+    majority answers 50.0% of the closed questions. Tried, no better on the test split: dropout 0.2 with weight
+    decay 0.05 (closed 59.6 / 58.5%, open 9.5 / 6.7%), a conv stem (54.4%), one summary token per question (53.7%).
     """
     if benchmark != "sort-of-clevr":
         return Config(benchmark=benchmark, preset="small", model=BACKBONE, image_size=120, patch_size=15,
