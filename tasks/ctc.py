@@ -69,9 +69,8 @@ def prefix_beam_search(log_probs: torch.Tensor, blank: int, beam: int, top_k: in
                     extended[1] = _logaddexp(extended[1], total + value)
         ranked = sorted(((prefix, scores) for prefix, scores in grown.items() if max(scores) > NEG_INF),
                         key=lambda item: _logaddexp(*item[1]), reverse=True)  # a repeat after no blank: p = 0
-        beams = dict(ranked[:beam])
-    ranked = sorted(beams.items(), key=lambda item: _logaddexp(*item[1]), reverse=True)
-    return [(list(prefix), _logaddexp(*scores)) for prefix, scores in ranked]
+        beams = dict(ranked[:beam])  # most likely first
+    return [(list(prefix), _logaddexp(*scores)) for prefix, scores in beams.items()]
 
 
 def sequence_log_likelihood(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int,
