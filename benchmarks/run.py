@@ -253,6 +253,7 @@ def _trainer(options: RunOptions, config: Any, run_dir: Path, meter: RunMeter) -
         accelerator=options.accelerator, devices=options.devices, num_nodes=options.num_nodes,
         strategy=options.strategy, precision=options.precision, max_epochs=config.optim.max_epochs,
         max_steps=config.optim.max_steps, gradient_clip_val=config.optim.grad_clip,
+        check_val_every_n_epoch=config.optim.val_every_n_epochs,
         deterministic=True if on_cpu else "warn", logger=False,
         # the meter first, so that its batch timing ends before ResumePoint writes a checkpoint
         callbacks=[meter, ResumePoint(run_dir / "checkpoints" / "last.ckpt", options.checkpoint_every_n_steps)],

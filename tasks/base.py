@@ -62,9 +62,10 @@ class Optim:
     max_epochs: int = 3
     max_steps: int = -1  # -1: run max_epochs
     grad_clip: float = 1.0
+    val_every_n_epochs: int = 1  # `zoo bench` validates after every n-th epoch (Lightning's check_val_every_n_epoch)
 
     def __post_init__(self) -> None:
-        for name in ("lr", "batch_size"):
+        for name in ("lr", "batch_size", "val_every_n_epochs"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"optim.{name} must be positive, got {getattr(self, name)!r}")
         if not 0.0 <= self.warmup_fraction < 1.0:
