@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from leaderboard.errors import RecordError
 from leaderboard.store import read_records
 from tasks import get_task
 from tasks.base import config_from_dict
+
+MISSING = object()  # a config field one side lacks
 
 
 class CannotReproduce(ValueError):
@@ -145,12 +147,26 @@ def _same_predictions(recorded: Record, rerun: Record, records_dir: Path, rerun_
     return f"predictions: {same} of {len(before)} recorded test predictions identical"
 
 
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the config fields whose values differ, including fields only one side has (a field that
+    the code added after the record was made, at its default, shows up here too)."""
+    names = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, MISSING), new.get(key, MISSING)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            names += config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            names.append(f"{prefix}{key}" + (" (new)" if a is MISSING else " (gone)" if b is MISSING else ""))
+    return names
+
+
 def _report(recorded: Record, rerun: Record, tolerance: Tolerance, checks: list[MetricCheck],
             extra: str | None) -> list[str]:
     """The lines printed for one reproduced record."""
     commit, dirty = git_state()
     config = ("identical" if rerun["config_hash"] == recorded["config_hash"]
-              else f"hash {rerun['config_hash']} (data_dir changed)")
+              else f"hash {rerun['config_hash']} (differs in "
+                   f"{', '.join(config_differences(recorded['config'], rerun['config'])) or 'key order'})")
     lines = [
         f"record {recorded['id']}",
         f"  {recorded['task']} v{recorded['task_version']}, {recorded['benchmark']}, {recorded['recipe']}, "

@@ -195,3 +195,11 @@ def test_score_without_a_record_needs_the_task(made: Path, tmp_path: Path,
     assert "no record with id" in capsys.readouterr().err
     assert main(["score", str(alone), "--records-dir", empty, "--task", "sentiment"]) == 0
     assert repr(record["metrics"]["accuracy"]) in capsys.readouterr().out
+
+
+def test_config_differences_name_changed_new_and_gone_fields() -> None:
+    old = {"data_dir": "a", "optim": {"lr": 0.001, "max_epochs": 3}, "gone": 1}
+    new = {"data_dir": "b", "optim": {"lr": 0.001, "max_epochs": 3, "val_every_n_epochs": 1}}
+    assert reproduce_module.config_differences(old, new) == ["data_dir", "gone (gone)",
+                                                              "optim.val_every_n_epochs (new)"]
+    assert reproduce_module.config_differences(new, new) == []

@@ -4,18 +4,20 @@ and the record it writes validates and round-trips; its predictions file rescore
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
 import pytest
 
+from benchmarks import run
 from benchmarks.definitions import get_benchmark
 from benchmarks.run import RunOptions, run_benchmark
 from leaderboard.predictions import read_predictions
 from leaderboard.schema import validate_record
 from leaderboard.store import read_records
-from tasks import TASKS
-from tasks.base import BATCH_KEYS
+from tasks import TASKS, sentiment
+from tasks.base import BATCH_KEYS, Optim
 
 FAST = {"optim": None}  # placeholder key replaced per task below
 
@@ -87,3 +89,13 @@ def test_reference_models_train_through_the_same_harness(task: str, model: str, 
     record = run_benchmark(_options(task, records_dir, tmp_path, model=model))
     assert record["model"] == model
     assert math.isfinite(record["metrics"][TASKS[task].SPEC.primary_metric])
+
+
+def test_the_harness_validates_every_nth_epoch_of_the_recipe(tmp_path: Path) -> None:
+    config = dataclasses.replace(sentiment.tiny(), optim=Optim(max_epochs=6, val_every_n_epochs=3))
+    options = RunOptions(task="sentiment", recipe="smoke", records_dir=tmp_path, runs_dir=tmp_path,
+                         progress_bar=False)
+    trainer = run._trainer(options, config, tmp_path, run.RunMeter("accuracy", None, True))
+    assert trainer.check_val_every_n_epoch == 3
+    with pytest.raises(ValueError, match="optim.val_every_n_epochs must be positive"):
+        Optim(val_every_n_epochs=0)
