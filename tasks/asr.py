@@ -188,14 +188,19 @@ AN4_MODEL = {**STANDARD_MODEL, "width": 192, "num_encoder_layers": 6, "num_decod
 
 def an4_standard(arch: str = "zoo") -> Config:
     """AN4's standard recipe: 4.2M parameters (width 192, 6 + 2 layers, the audio stem at 25 positions a second),
-    speed perturbation (``time_stretch`` 0.1), 65 epochs of 848 utterances (100 held out as val), joint CTC/attention
-    decoding (8 beams, CTC weight 0.6). Measured by a script loop over this task's Module (one thread, seed 0,
-    ~23 s an epoch): without time_stretch val WER 0.54 at 30 epochs and test WER 0.417 greedy, 0.399 with 3 beams,
-    0.400 CTC best path, 0.316 joint (8 beams, weight 0.6; val 0.357, where 0.7 gave 0.352 and 0.5 0.382); with
-    time_stretch 0.1 (937 s of training): val 0.43 at 30 epochs, 0.40 at 40 (CTC best path 0.35, 0.34), test WER
-    0.428 greedy, 0.320 CTC best path, 0.243 / 0.238 joint with 8 beams at weight 0.5 / 0.7 (val 0.283 both).
-    SpecAugment on top of it was slower to learn in 40 epochs (test 0.326 joint). The harness, seeds 0-2, one thread
-    each (two at once, then one): test WER 0.278 / 0.234 / 0.243 (CER 0.182 / 0.162 / 0.175), 1,136-1,256 s."""
+    speed perturbation (``time_stretch`` 0.1), 65 epochs of 848 utterances (100 held out as val, validated every
+    5th epoch), joint CTC/attention decoding (8 beams, CTC weight 0.6); meant for both cores (one epoch: 20.4 s on
+    one thread, 13.2 s on two, idle machine, in a script loop; 14-19 s on two in the harness, the machine's speed
+    varying from run to run).
+
+    Measured by a script loop over this task's Module (one thread, seed 0, 40 epochs): without time_stretch test
+    WER 0.417 greedy, 0.399 with 3 beams, 0.400 CTC best path, 0.316 joint (8 beams, weight 0.6; val 0.357, where
+    0.7 gave 0.352 and 0.5 0.382); with time_stretch 0.1: 0.428 greedy, 0.320 CTC best path, 0.243 / 0.238 joint
+    at weight 0.5 / 0.7 (val 0.283 both); SpecAugment on top was slower to learn in 40 epochs (test 0.326 joint).
+    The harness (``zoo bench asr --benchmark an4 --recipe standard``): 40 epochs on one thread, seeds 0-2, test WER
+    0.278 / 0.234 / 0.243 (1,136-1,256 s); on two threads, seed 0 after 70 epochs validated every epoch 0.148
+    (1,477 s), seeds 0 / 1 after 60 epochs validated every 5th 0.199 / 0.203 (1,223 / 1,215 s); this recipe
+    (65 epochs), seeds 0-2: 0.197 / 0.172 / 0.157 (CER 0.137 / 0.122 / 0.119), 1,096 / 1,061 / 915 s."""
     model = AN4_MODEL if arch == "zoo" else {k: v for k, v in AN4_MODEL.items() if k != "audio_stride"}
     return Config(benchmark="an4", arch=arch, preset="small", model=model, ctc_weight=0.5, time_stretch=0.1,
                   ctc_decoding="joint", ctc_decoding_weight=0.6, val_size=100,
