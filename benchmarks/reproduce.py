@@ -164,9 +164,9 @@ def _report(recorded: Record, rerun: Record, tolerance: Tolerance, checks: list[
             extra: str | None) -> list[str]:
     """The lines printed for one reproduced record."""
     commit, dirty = git_state()
+    differing = ", ".join(config_differences(recorded["config"], rerun["config"])) or "value types only, e.g. 1 vs 1.0"
     config = ("identical" if rerun["config_hash"] == recorded["config_hash"]
-              else f"hash {rerun['config_hash']} (differs in "
-                   f"{', '.join(config_differences(recorded['config'], rerun['config'])) or 'key order'})")
+              else f"hash {rerun['config_hash']} (differs in {differing})")
     lines = [
         f"record {recorded['id']}",
         f"  {recorded['task']} v{recorded['task_version']}, {recorded['benchmark']}, {recorded['recipe']}, "

@@ -190,8 +190,9 @@ def an4_standard(arch: str = "zoo") -> Config:
     """AN4's standard recipe: 4.2M parameters (width 192, 6 + 2 layers, the audio stem at 25 positions a second),
     speed perturbation (``time_stretch`` 0.1), 65 epochs of 848 utterances (100 held out as val, validated every
     5th epoch), joint CTC/attention decoding (8 beams, CTC weight 0.6); meant for both cores (one epoch: 20.4 s on
-    one thread, 13.2 s on two, idle machine, in a script loop; 14-19 s on two in the harness, the machine's speed
-    varying from run to run).
+    one thread, 13.2 s on two, idle machine, in a script loop; in the harness a run's wall over its epochs is
+    14.1-16.9 s for this recipe's three records on two threads, its training throughput 54.8-65.5 samples/s, and
+    45.5-49.4 samples/s in earlier runs of the same code: the machine's speed varies from run to run).
 
     Measured by a script loop over this task's Module (one thread, seed 0, 40 epochs): without time_stretch test
     WER 0.417 greedy, 0.399 with 3 beams, 0.400 CTC best path, 0.316 joint (8 beams, weight 0.6; val 0.357, where
