@@ -30,6 +30,8 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
 
+import zoo
+
 BATCH_KEYS = frozenset(
     {"image", "audio", "audio_mask", "text", "text_mask", "target", "target_mask", "label", "reference", "id"}
 )
@@ -135,6 +137,25 @@ class TaskModule(pl.LightningModule):
             )
         self.log("train/loss", loss, prog_bar=True, batch_size=_batch_size(batch))
         return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        trainer = self.trainer
+        if batch_idx + 1 == trainer.num_training_batches or 0 < trainer.max_steps <= trainer.global_step:
+            self.recalibrate_norms()  # before the epoch's validation, its checkpoint, and a test after fit
+
+    def on_validation_epoch_start(self) -> None:
+        self.recalibrate_norms()  # for a validation inside an epoch (``val_check_interval``); a no-op if none
+
+    def recalibrate_norms(self) -> None:
+        """Recompute BatchNorm statistics that a network keeps from its last training inputs
+        (``zoo.MultimodalModel.recalibrate_norms``: the conv image stem) with the current weights, averaged over
+        processes; nothing for networks without them. Running statistics are not used in training, so this
+        changes evaluation only."""
+        buffers = [buffer for module in self.modules() if isinstance(module, zoo.MultimodalModel)
+                   for buffer in module.recalibrate_norms()]
+        if buffers and self.trainer.world_size > 1:
+            for buffer in buffers:
+                buffer.copy_(self.trainer.strategy.reduce(buffer, reduce_op="mean"))
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         self.step(batch, "val")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import lightning.pytorch as pl
 import pytest
 import torch
 from torch.testing import assert_close
@@ -53,6 +54,49 @@ def test_conv_stem_grid_and_shapes() -> None:
     assert tokens.shape == (2, 4, 32) and mask.all()
     with pytest.raises(ValueError, match="image_stem"):
         preset("tiny", image_size=32, patch_size=8, image_stem="resnet")
+
+
+def test_conv_stem_recalibrates_batchnorm_from_its_last_training_inputs() -> None:
+    """``recalibrate`` sets each BatchNorm's running mean / variance to the plain average over the kept training
+    batches with the current weights; inputs seen without gradients or in eval mode are not kept."""
+    torch.manual_seed(0)
+    embedder = model("conv").image.train()
+    assert embedder.recalibrate() == []  # nothing kept yet
+    batches = [torch.rand(4, 3, 32, 32) * (i + 1) for i in range(3)]
+    for images in batches:
+        embedder(images)
+    with torch.no_grad():
+        embedder(torch.rand(4, 3, 32, 32))
+    embedder.eval()
+    embedder(torch.rand(4, 3, 32, 32))
+    conv, norm = embedder.stem[0], embedder.stem[1]
+    with torch.no_grad():
+        features = [conv(images) for images in batches]
+    buffers = embedder.recalibrate()
+    assert len(buffers) == 8 and not embedder.training and norm.momentum == 0.1
+    assert_close(norm.running_mean, torch.stack([f.mean(dim=(0, 2, 3)) for f in features]).mean(0))
+    assert_close(norm.running_var, torch.stack([f.transpose(0, 1).flatten(1).var(1) for f in features]).mean(0))
+    embedder.train()
+    for _ in range(embedder.calibration_batches + 5):
+        embedder(torch.rand(2, 3, 32, 32))
+    assert len(embedder.recent) == embedder.calibration_batches
+
+
+def test_fit_leaves_recalibrated_batchnorm_statistics() -> None:
+    """The task module recalibrates at the last training step (here ``max_steps``, mid-epoch), so evaluation after
+    fit uses statistics of the final weights: recalibrating again changes nothing."""
+    config = dataclasses.replace(vqa.tiny(), model={"num_encoder_layers": 1, "image_stem": "conv"})
+    data = vqa.DataModule(config)
+    data.setup()
+    module = vqa.Module(config, data.tokenizer.to_dict(), data.answers)
+    trainer = pl.Trainer(max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0)
+    trainer.fit(module, datamodule=data)
+    norms = [m for m in module.net.image.stem if isinstance(m, torch.nn.BatchNorm2d)]
+    after_fit = [b.clone() for norm in norms for b in (norm.running_mean, norm.running_var)]
+    assert len(module.net.image.recent) == 3 and len(after_fit) == 8
+    for saved, again in zip(after_fit, module.net.recalibrate_norms(), strict=True):
+        assert torch.equal(saved, again)
 
 
 def test_pool_segments_means_each_question() -> None:

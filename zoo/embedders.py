@@ -9,6 +9,7 @@ Shapes:
 
 from __future__ import annotations
 
+import collections
 import math
 from pathlib import Path
 
@@ -118,7 +119,18 @@ class ConvImageEmbedder(nn.Module):
 
     The relation-network recipe for Sort-of-CLEVR (docs/sort-of-clevr.md): a cell sees a whole small object, so
     attention relates objects rather than pieces of them.
+
+    BatchNorm's running statistics (an exponential average over past steps, each with older weights) are not
+    good enough here: on Sort-of-CLEVR (standard recipe, seed 1) the same weights answered counting questions 93%
+    right with the batch's own statistics and 4% right with the running ones (1,000 steps; 96% with statistics
+    recomputed as below from 50 training batches).
+    So the embedder keeps its last ``calibration_batches`` training inputs and :meth:`recalibrate` recomputes the
+    statistics from them with the current weights ("precise BN", as ``torch.optim.swa_utils.update_bn``); the task
+    module calls it before each validation and at each training epoch's end, so evaluation and checkpoints use
+    them. GroupNorm instead needs no statistics but learned far more slowly (count 23% vs 99% after 2,000 steps).
     """
+
+    calibration_batches = 32  # training batches kept for :meth:`recalibrate` (the inputs, not in the state dict)
 
     def __init__(self, image_size: int, channels: int, width: int, dropout: float, stem_channels: int = 32):
         super().__init__()
@@ -136,6 +148,7 @@ class ConvImageEmbedder(nn.Module):
         self.pos_embed = nn.Parameter(torch.empty(1, grid * grid, width))  # (1, P, D)
         nn.init.normal_(self.pos_embed, std=0.02)
         self.drop = nn.Dropout(dropout)
+        self.recent: collections.deque[Tensor] = collections.deque(maxlen=self.calibration_batches)
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """images (B, C, H, W) float -> tokens (B, P, D), mask (B, P) all True."""
@@ -143,10 +156,32 @@ class ConvImageEmbedder(nn.Module):
         if tuple(images.shape[1:]) != expected:
             raise ValueError(f"images must be (B, {expected[0]}, {expected[1]}, {expected[2]}), "
                              f"got {tuple(images.shape)}")
+        if self.training and torch.is_grad_enabled():
+            self.recent.append(images.detach())
         cells = self.stem(images).flatten(2).transpose(1, 2)  # (B, P, C')
         coords = self.coords.expand(cells.shape[0], -1, -1).to(cells.dtype)  # (B, P, 2)
         tokens = self.drop(self.proj(torch.cat([cells, coords], dim=-1)) + self.pos_embed)  # (B, P, D)
         return tokens, torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
+
+    @torch.no_grad()
+    def recalibrate(self) -> list[Tensor]:
+        """Recompute the stem's BatchNorm running mean and variance as the plain average over the kept training
+        batches, with the current weights; the running statistics (buffers) it set, or [] when no batch is kept
+        (nothing changes then)."""
+        if not self.recent:
+            return []
+        norms = [m for m in self.stem if isinstance(m, nn.BatchNorm2d)]
+        momenta, training = [norm.momentum for norm in norms], self.stem.training
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # None: cumulative average over the batches below
+        self.stem.train()
+        for images in self.recent:
+            self.stem(images)
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+        self.stem.train(training)
+        return [buffer for norm in norms for buffer in (norm.running_mean, norm.running_var)]
 
 
 class AudioEmbedder(nn.Module):
