@@ -126,8 +126,11 @@ class ConvImageEmbedder(nn.Module):
     recomputed as below from 50 training batches).
     So the embedder keeps its last ``calibration_batches`` training inputs and :meth:`recalibrate` recomputes the
     statistics from them with the current weights ("precise BN", as ``torch.optim.swa_utils.update_bn``); the task
-    module calls it before each validation and at each training epoch's end, so evaluation and checkpoints use
-    them. GroupNorm instead needs no statistics but learned far more slowly (count 23% vs 99% after 2,000 steps).
+    module calls it after an epoch's last training step (or the run's, at ``max_steps``) and before each
+    validation, so validation, the test after fit and the epoch's checkpoint use them. A run resumed less than 32
+    steps before an epoch's end keeps fewer inputs, so its evaluation statistics differ slightly (training does
+    not: running statistics are unused in training). GroupNorm needs no statistics but learned far more slowly
+    here (count 23% vs 99% after 2,000 steps).
     """
 
     calibration_batches = 32  # training batches kept for :meth:`recalibrate` (the inputs, not in the state dict)
