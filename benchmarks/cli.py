@@ -86,8 +86,9 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
                     "and devices into a temporary records dir (the leaderboard is not touched), then print "
                     "recorded vs new value per metric. Tolerance: exact when package versions, device and "
                     "precision equal the record's; else 2 x the sample std over the recorded seeds of the "
-                    "same configuration; with fewer than 2 seeds, 0.02 absolute for fraction metrics "
-                    "(accuracy, F1, WER, ...) and 5% relative for others. Exit 0: every metric within "
+                    "same configuration, but at least the default: 0.02 absolute for fraction metrics "
+                    "(accuracy, F1, WER, ...) and 5% relative for others (the default alone with fewer "
+                    "than 2 seeds). Exit 0: every metric within "
                     "tolerance; 1: some are not (named); 2: cannot reproduce (other task version, data "
                     "fingerprint mismatch, missing data dir, unknown record id).")
     reproduce.add_argument("record_id", metavar="RECORD_ID", help="id of the record to reproduce")

@@ -154,7 +154,17 @@ def test_other_versions_use_twice_the_seed_spread(seeds_records: list[dict]) -> 
     tolerance = tolerance_for(seeds_records[0], rerun, seeds_records)
     assert tolerance.rule == "spread" and "torch 2.14.1 → 9.9" in tolerance.explanation
     assert tolerance.per_metric["accuracy"] == pytest.approx(2 * 0.02)
-    assert tolerance.per_metric["loss"] == 0.0
+    assert tolerance.per_metric["loss"] == DEFAULT_RELATIVE * 0.5  # no spread over seeds: never below the default
+
+
+def test_a_small_seed_spread_is_raised_to_the_default(seeds_records: list[dict]) -> None:
+    close = [{**r, "metrics": {"accuracy": 0.800 + 0.001 * r["seed"], "loss": 0.5 + 0.1 * r["seed"]}}
+             for r in seeds_records]
+    rerun = {**close[0], "versions": {**close[0]["versions"], "torch": "9.9"}}
+    tolerance = tolerance_for(close[0], rerun, close)
+    assert tolerance.rule == "spread" and "at least the default" in tolerance.explanation
+    assert tolerance.per_metric["accuracy"] == DEFAULT_FRACTION  # 2 × 0.001 is below it
+    assert tolerance.per_metric["loss"] == pytest.approx(2 * 0.1)  # above 5% of 0.5
 
 
 def test_one_seed_uses_the_documented_default(seeds_records: list[dict]) -> None:
