@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning.pytorch as pl
 import pytest
@@ -97,6 +98,29 @@ def test_fit_leaves_recalibrated_batchnorm_statistics() -> None:
     assert len(module.net.image.recent) == 3 and len(after_fit) == 8
     for saved, again in zip(after_fit, module.net.recalibrate_norms(), strict=True):
         assert torch.equal(saved, again)
+
+
+def test_recalibrated_statistics_are_averaged_over_processes() -> None:
+    """Under DDP each process recomputes from its own inputs, then every buffer is the mean over processes
+    (``strategy.reduce``, stubbed here: it reports the op and returns a marker)."""
+    config = dataclasses.replace(vqa.tiny(), model={"num_encoder_layers": 1, "image_stem": "conv"})
+    data = vqa.DataModule(config)
+    data.setup()
+    module = vqa.Module(config, data.tokenizer.to_dict(), data.answers).train()
+    calls: list[str] = []
+
+    def reduce(tensor: torch.Tensor, reduce_op: str) -> torch.Tensor:
+        calls.append(reduce_op)
+        return torch.full_like(tensor, 7.0)
+
+    module._trainer = SimpleNamespace(world_size=2, strategy=SimpleNamespace(reduce=reduce))
+    module.recalibrate_norms()
+    assert calls == []  # nothing kept yet: no collective call
+    module.net.image(torch.rand(2, 3, config.image_size, config.image_size))
+    module.recalibrate_norms()
+    norms = [m for m in module.net.image.stem if isinstance(m, torch.nn.BatchNorm2d)]
+    assert calls == ["mean"] * 8
+    assert all(bool((b == 7.0).all()) for norm in norms for b in (norm.running_mean, norm.running_var))
 
 
 def test_pool_segments_means_each_question() -> None:
