@@ -88,9 +88,9 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
                     "precision equal the record's; else 2 x the sample std over the recorded seeds of the "
                     "same configuration, but at least the default: 0.02 absolute for fraction metrics "
                     "(accuracy, F1, WER, ...) and 5% relative for others (the default alone with fewer "
-                    "than 2 seeds). Exit 0: every metric within "
-                    "tolerance; 1: some are not (named); 2: cannot reproduce (other task version, data "
-                    "fingerprint mismatch, missing data dir, unknown record id).")
+                    "than 2 seeds). Exit 0: every metric within tolerance; 1: some are not (named); "
+                    "2: cannot reproduce (other task version, data fingerprint mismatch, missing data "
+                    "dir, unknown record id).")
     reproduce.add_argument("record_id", metavar="RECORD_ID", help="id of the record to reproduce")
     reproduce.add_argument("--seeds", type=int, nargs="+", help="reproduce the records of the same "
                            "configuration (task, benchmark, recipe, model, config hash) with these seeds")

@@ -26,6 +26,7 @@ SPREAD_FACTOR = 2.0
 DEFAULT_FRACTION = 0.02
 DEFAULT_RELATIVE = 0.05
 GROUP_FIELDS = ("task", "benchmark", "recipe", "model", "config_hash")
+DEFAULT_RULE = f"{DEFAULT_FRACTION:g} absolute for fraction metrics, {DEFAULT_RELATIVE:.0%} relative otherwise"
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,7 @@ def tolerance_for(recorded: Record, rerun: Record, group: list[Record]) -> Toler
             per_metric[metric] = max(spread, default_tolerance(metric, value))
         return Tolerance("spread", f"{SPREAD_FACTOR:g} × the sample std over the {len(seeds)} recorded seeds "
                                    f"({', '.join(map(str, seeds))}) of this configuration, at least the default "
-                                   f"({DEFAULT_FRACTION:g} absolute for fraction metrics, {DEFAULT_RELATIVE:.0%} "
-                                   f"relative otherwise), as the rerun differs: {why}", per_metric)
-    return Tolerance("default", f"default ({DEFAULT_FRACTION:g} absolute for fraction metrics, "
-                                f"{DEFAULT_RELATIVE:.0%} relative otherwise), as only {len(seeds)} seed is "
+                                   f"({DEFAULT_RULE}), as the rerun differs: {why}", per_metric)
+    return Tolerance("default", f"default ({DEFAULT_RULE}), as only {len(seeds)} seed is "
                                 f"recorded for this configuration and the rerun differs: {why}",
                      {m: default_tolerance(m, v) for m, v in metrics.items()})

@@ -30,7 +30,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
 
-import zoo
+from zoo.embedders import ConvImageEmbedder
 
 BATCH_KEYS = frozenset(
     {"image", "audio", "audio_mask", "text", "text_mask", "target", "target_mask", "label", "reference", "id"}
@@ -111,6 +111,7 @@ class TaskModule(pl.LightningModule):
         super().__init__()
         self.config = config
         self.predictions: list[dict] = []  # test predictions of this process: id, prediction, reference, score
+        self._recalibrated_at = -1  # global step of the last ``recalibrate_norms`` from a training hook
 
     def add_predictions(self, ids: list[str], predictions: list[Any], references: list[Any],
                         scores: list[float]) -> None:
@@ -142,17 +143,19 @@ class TaskModule(pl.LightningModule):
         trainer = self.trainer
         if batch_idx + 1 == trainer.num_training_batches or 0 < trainer.max_steps <= trainer.global_step:
             self.recalibrate_norms()  # before the epoch's validation, its checkpoint, and a test after fit
+            self._recalibrated_at = trainer.global_step
 
     def on_validation_epoch_start(self) -> None:
-        self.recalibrate_norms()  # for a validation inside an epoch (``val_check_interval``); a no-op if none
+        if self._recalibrated_at != self.global_step:  # a validation inside an epoch (``val_check_interval``)
+            self.recalibrate_norms()
 
     def recalibrate_norms(self) -> None:
         """Recompute BatchNorm statistics that a network keeps from its last training inputs
-        (``zoo.MultimodalModel.recalibrate_norms``: the conv image stem) with the current weights, averaged over
+        (``ConvImageEmbedder.recalibrate``: the conv image stem) with the current weights, averaged over
         processes; nothing for networks without them. Running statistics are not used in training, so this
         changes evaluation only."""
-        buffers = [buffer for module in self.modules() if isinstance(module, zoo.MultimodalModel)
-                   for buffer in module.recalibrate_norms()]
+        buffers = [buffer for module in self.modules() if isinstance(module, ConvImageEmbedder)
+                   for buffer in module.recalibrate()]
         if buffers and self.trainer.world_size > 1:
             for buffer in buffers:
                 buffer.copy_(self.trainer.strategy.reduce(buffer, reduce_op="mean"))

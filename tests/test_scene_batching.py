@@ -96,7 +96,7 @@ def test_fit_leaves_recalibrated_batchnorm_statistics() -> None:
     norms = [m for m in module.net.image.stem if isinstance(m, torch.nn.BatchNorm2d)]
     after_fit = [b.clone() for norm in norms for b in (norm.running_mean, norm.running_var)]
     assert len(module.net.image.recent) == 3 and len(after_fit) == 8
-    for saved, again in zip(after_fit, module.net.recalibrate_norms(), strict=True):
+    for saved, again in zip(after_fit, module.net.image.recalibrate(), strict=True):
         assert torch.equal(saved, again)
 
 

@@ -123,14 +123,14 @@ class ConvImageEmbedder(nn.Module):
     BatchNorm's running statistics (an exponential average over past steps, each with older weights) are not
     good enough here: on Sort-of-CLEVR (standard recipe, seed 1) the same weights answered counting questions 93%
     right with the batch's own statistics and 4% right with the running ones (1,000 steps; 96% with statistics
-    recomputed as below from 50 training batches).
-    So the embedder keeps its last ``calibration_batches`` training inputs and :meth:`recalibrate` recomputes the
-    statistics from them with the current weights ("precise BN", as ``torch.optim.swa_utils.update_bn``); the task
-    module calls it after an epoch's last training step (or the run's, at ``max_steps``) and before each
-    validation, so validation, the test after fit and the epoch's checkpoint use them. A run resumed less than 32
-    steps before an epoch's end keeps fewer inputs, so its evaluation statistics differ slightly (training does
-    not: running statistics are unused in training). GroupNorm needs no statistics but learned far more slowly
-    here (count 23% vs 99% after 2,000 steps).
+    recomputed as below from 50 training batches). So the embedder keeps its last ``calibration_batches``
+    training inputs and :meth:`recalibrate` recomputes the statistics from them with the current weights ("precise
+    BN", as ``torch.optim.swa_utils.update_bn``); the task module calls it after an epoch's last training step (or
+    the run's, at ``max_steps``) and before a validation inside an epoch, so validation, the test after fit and
+    the epoch's checkpoint use them. A run resumed fewer than ``calibration_batches`` steps before an epoch's end
+    keeps fewer inputs, so its evaluation statistics differ slightly (training does not: running statistics are
+    unused in training). GroupNorm needs no statistics but learned far more slowly here (count 23% vs 99% after
+    2,000 steps).
     """
 
     calibration_batches = 32  # training batches kept for :meth:`recalibrate` (the inputs, not in the state dict)

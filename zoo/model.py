@@ -101,11 +101,6 @@ class MultimodalModel(nn.Module):
                            max_new_tokens, num_beams=num_beams,
                            length_penalty=length_penalty, use_cache=use_cache)
 
-    def recalibrate_norms(self) -> list[Tensor]:
-        """Recompute the image stem's BatchNorm statistics from its last training inputs with the current weights
-        (``ConvImageEmbedder.recalibrate``); the buffers it set, [] if none (no conv stem or nothing kept)."""
-        return self.image.recalibrate() if isinstance(self.image, ConvImageEmbedder) else []
-
     def num_parameters(self) -> int:
         """Number of distinct parameter elements (a tied embedding counts once)."""
         return sum(p.numel() for p in self.parameters())
