@@ -54,8 +54,12 @@ BENCHMARKS: dict[str, Benchmark] = {
                            target=0.08),
     "sort-of-clevr": Benchmark("sort-of-clevr", "vqa", "test", builtin=True, target=0.9),
     "vqa-rad": Benchmark("vqa-rad", "vqa", "test", builtin=False,
-                         data_hint="the VQA-RAD OSF folder ('VQA_RAD Dataset Public.json', 'VQA_RAD Image Folder/';"
-                                   " mevf_split/ with rad_split=mevf) or hub:flaviagiammarino/vqa-rad", target=0.5),
+                         data_hint="the VQA-RAD OSF folder ('VQA_RAD Dataset Public.json', 'VQA_RAD Image Folder/'),"
+                                   " official split, or hub:flaviagiammarino/vqa-rad", target=0.5),
+    "vqa-rad-mevf": Benchmark("vqa-rad-mevf", "vqa", "test", builtin=False,
+                              data_hint="the VQA-RAD OSF folder with mevf_split/ (trainset.json, testset.json): MEVF's"
+                                        " protocol, same test questions; its train file holds templated rephrasings"
+                                        " of 284 of them", target=0.5),
     "vqav2": Benchmark("vqav2", "vqa", "val", builtin=False,
                        data_hint="a folder with the official VQAv2 questions/annotations json and train2014/, val2014/"
                                  " images, or a hub id such as hub:HuggingFaceM4/VQAv2", target=0.5),

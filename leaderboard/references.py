@@ -56,11 +56,11 @@ REFERENCES: tuple[Reference, ...] = (
         "various; no official leaderboard, split differs (reported ~92–97%)",
     ),
     Reference(
-        "vqa", "vqa-rad", "test", "MEVF+SAN",
+        "vqa", "vqa-rad-mevf", "test", "MEVF+SAN",
         {"closed_accuracy": 0.741, "open_accuracy": 0.407}, _MEVF,
     ),
     Reference(
-        "vqa", "vqa-rad", "test", "MEVF+BAN",
+        "vqa", "vqa-rad-mevf", "test", "MEVF+BAN",
         {"closed_accuracy": 0.751, "open_accuracy": 0.439}, _MEVF,
     ),
     Reference(
@@ -91,7 +91,7 @@ def references_for(
 ) -> list[Reference]:
     """Return the references of `task` on `benchmark` (all splits), in table order.
 
-    Names are matched by `normalise_name`, so "vqa_rad" finds the "vqa-rad" entries.
+    Names are matched by `normalise_name`, so "vqa_rad_mevf" finds the "vqa-rad-mevf" entries.
     """
     wanted = (normalise_name(task), normalise_name(benchmark))
     return [

@@ -82,12 +82,21 @@ def config_to_dict(config: Any) -> dict:
 
 
 def config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
-    """Rebuild a task Config from ``config_to_dict`` output; unknown fields raise ``ValueError``."""
+    """Rebuild a task Config from ``config_to_dict`` output; unknown fields raise ``ValueError``.
+
+    A field the Config no longer has but older records and checkpoints hold is listed in the class's
+    ``RETIRED_FIELDS`` (name → (the value that behaves as today, what replaced the others)): with that value it is
+    dropped, with another it raises ``ValueError`` naming the replacement."""
+    values = dict(data)
+    for name, (kept, replacement) in getattr(cls, "RETIRED_FIELDS", {}).items():
+        if name in values:
+            if values[name] != kept:
+                raise ValueError(f"{name}: retired config field ({values[name]!r}: {replacement})")
+            del values[name]
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ValueError(f"unknown config field(s) for {cls.__name__}: {', '.join(unknown)}")
-    values = dict(data)
     if isinstance(values.get("optim"), Mapping):
         values["optim"] = config_from_dict(Optim, values["optim"])
     return cls(**values)

@@ -5,13 +5,14 @@
   decoded as text (``answer_mode="generate"``, the decoder). ``question_input="encoding"`` feeds Sort-of-CLEVR's
   11-dim question vector as special tokens (``bit0 bit6 bit8``) instead of the sentence.
 * Built-in benchmark ``sort-of-clevr`` (``tasks/generators/sort_of_clevr.py``): 9,800 train / 200 test scenes,
-  20 questions each; 200 train scenes are held out as val. Real: ``vqa-rad`` (OSF release, official split, or
-  ``mevf_split/``), ``vqav2`` (official json layout or a hub id). Loaders in ``tasks/vqa_data.py``.
+  20 questions each; 200 train scenes are held out as val. Real: ``vqa-rad`` (OSF release, official split),
+  ``vqa-rad-mevf`` (the same test questions, trained on ``mevf_split/``: MEVF's protocol, whose train file holds
+  rephrasings of test questions), ``vqav2`` (official json layout or a hub id). Loaders in ``tasks/vqa_data.py``.
 * The answer vocabulary is the train answers (most frequent first, at most ``max_answers``), saved in the checkpoint;
   a test answer outside it cannot be predicted and counts as wrong (it is still scored, never an error; a warning
   says how many val/test answers that is).
 * Primary metric: accuracy (exact match after ``normalize_exact``), higher is better; per group relational /
-  nonrelational (sort-of-clevr) or closed / open (vqa-rad). On vqav2 ``accuracy`` is the official VQA accuracy over
+  nonrelational (sort-of-clevr) or closed / open (vqa-rad, vqa-rad-mevf). On vqav2 ``accuracy`` is the official VQA accuracy over
   the ten human answers (also reported as ``vqa_accuracy``).
 * Curriculum: the first ``nonrelational_warmup_epochs`` epochs (fractions allowed) sample non-relational questions
   only (``WarmupSampler``); without it the model answers from whole-image statistics (docs/sort-of-clevr.md).
@@ -33,7 +34,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -52,7 +53,7 @@ SPEC = TaskSpec(
     name="vqa",
     version="1",
     description="image + question → answer (accuracy; relational/non-relational, closed/open; VQA accuracy)",
-    benchmarks=("sort-of-clevr", "vqa-rad", "vqav2"),
+    benchmarks=("sort-of-clevr", "vqa-rad", "vqa-rad-mevf", "vqav2"),
     primary_metric="accuracy",
     higher_is_better=True,
     metrics=("accuracy", "relational_accuracy", "nonrelational_accuracy", "closed_accuracy", "open_accuracy",
@@ -65,9 +66,11 @@ SPEC = TaskSpec(
 class Config:
     """Everything a vqa run depends on (saved in checkpoints and records)."""
 
+    RETIRED_FIELDS: ClassVar[dict[str, tuple[Any, str]]] = {  # in records and checkpoints made before 2026-11-30
+        "rad_split": ("official", "mevf_split is the benchmark vqa-rad-mevf")}
+
     benchmark: str = "sort-of-clevr"
-    data_dir: str | None = None  # vqa-rad: the OSF folder; vqav2: the json layout or "hub:OWNER/NAME"
-    rad_split: str = "official"  # vqa-rad: "official" (phrase_type test_*) or "mevf" (mevf_split/)
+    data_dir: str | None = None  # vqa-rad(-mevf): the OSF folder; vqav2: the json layout or "hub:OWNER/NAME"
     answer_mode: str = "classify"  # "classify" (answer vocabulary) or "generate" (decoder)
     question_input: str = "text"  # "text" (the sentence) or "encoding" (sort-of-clevr's 11-dim vector)
     question_tokens: str = "words"  # classify: "words" (a fused token per word) or "summary" (one per question)
@@ -86,7 +89,7 @@ class Config:
     optim: Optim = Optim()
 
     def __post_init__(self) -> None:
-        choices = {"benchmark": SPEC.benchmarks, "rad_split": ("official", "mevf"),
+        choices = {"benchmark": SPEC.benchmarks,
                    "answer_mode": ("classify", "generate"), "question_input": ("text", "encoding"),
                    "question_tokens": ("words", "summary")}
         for name, allowed in choices.items():
@@ -196,6 +199,8 @@ def load_splits(config: Config) -> tuple[dict[str, vqa_data.Questions], str]:
     if not config.data_dir:
         raise ValueError(f"{config.benchmark} needs a data dir (see `zoo models` for the expected layout)")
     if config.data_dir.startswith("hub:"):
+        if config.benchmark == "vqa-rad-mevf":
+            raise ValueError("vqa-rad-mevf: reads mevf_split/ from a local VQA-RAD folder, not from the hub")
         splits, fp = vqa_data.hub_splits(config.data_dir[4:], config.image_size, rad=config.benchmark == "vqa-rad")
         train, val = vqa_data.hold_out(splits["train"].rows, config.val_fraction)
         images = splits["train"].images
@@ -204,8 +209,8 @@ def load_splits(config: Config) -> tuple[dict[str, vqa_data.Questions], str]:
     root = Path(config.data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: data dir not found")
-    if config.benchmark == "vqa-rad":
-        rows, fp = vqa_data.rad_splits(root, mevf=config.rad_split == "mevf")
+    if config.benchmark in ("vqa-rad", "vqa-rad-mevf"):
+        rows, fp = vqa_data.rad_splits(root, mevf=config.benchmark == "vqa-rad-mevf")
         folder = root / vqa_data.RAD_IMAGES
     else:
         names = ("train2014", "val2014")

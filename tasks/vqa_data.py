@@ -9,7 +9,11 @@ Sort-of-CLEVR scene share one decoded (H, W, 3) uint8 array.
 * ``sort-of-clevr``: ``generate_split(seed)`` (9,800 train / 200 test scenes), val carved from the train scenes
   (seeded, by scene); cached as Arrow with PNG-encoded images (~1 KB a scene instead of 17 KB raw).
 * ``vqa-rad``: the OSF release (``VQA_RAD Dataset Public.json`` + ``VQA_RAD Image Folder/``), official split:
-  ``phrase_type`` test_freeform/test_para is test; or the ``mevf_split/`` folder (trainset.json / testset.json).
+  ``phrase_type`` test_freeform/test_para is test (451), the rest train (1,797).
+* ``vqa-rad-mevf``: the ``mevf_split/`` folder (trainset.json / testset.json), the split of MEVF's published results:
+  the same 451 test questions; train is the official train plus 1,267 "frame" rows, the release's templated
+  rephrasings (``question_frame``), and 291 of those rephrase a test question of the same image (281 with its
+  answer; 284 of the 451 test questions have one). So a vqa-rad-mevf score is not a clean test score.
 * ``vqav2``: a hub id, or the official json layout (``v2_OpenEnded_mscoco_{train2014,val2014}_questions.json``,
   ``v2_mscoco_{...}_annotations.json``, ``{train2014,val2014}/COCO_<split>_<id:012d>.jpg``); val2014 is the test split.
 """

@@ -3,6 +3,7 @@ rescoring with groups, unknown answers, the curriculum sampler and the majority 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -14,7 +15,7 @@ from PIL import Image
 from benchmarks.run import RunOptions, run_benchmark
 from leaderboard.predictions import read_predictions
 from tasks import vqa, vqa_data
-from tasks.base import Optim
+from tasks.base import Optim, config_from_dict, config_to_dict
 
 RAD_ITEMS = [  # (image, question, answer as released, answer_type as released, phrase_type)
     ("synpic 1.jpg", "Is there a fracture?", "Yes ", "CLOSED", "freeform"),
@@ -57,6 +58,32 @@ def test_vqa_rad_loads_with_the_official_split_and_normalised_answers(rad_folder
     assert {r["group"] for r in splits["train"].rows} <= {"closed", "open"}
     assert test[2]["image"].shape == (30, 30, 3) and test[2]["image"].dtype == np.uint8
     assert len(fingerprint) == 16
+
+
+def test_vqa_rad_mevf_trains_on_mevf_split_and_tests_on_its_testset(rad_folder: Path) -> None:
+    released = json.loads((rad_folder / vqa_data.RAD_JSON).read_text())
+    mevf = rad_folder / "mevf_split"
+    mevf.mkdir()
+    frame = {**released[0], "question": "Is there a fracture in the image?", "phrase_type": "frame"}
+    (mevf / "trainset.json").write_text(json.dumps(released[:6] + [frame]))
+    (mevf / "testset.json").write_text(json.dumps(released[6:]))
+    config = vqa.Config(benchmark="vqa-rad-mevf", data_dir=str(rad_folder), image_size=30, val_fraction=0.2)
+    splits, fingerprint = vqa.load_splits(config)
+    trained = [r["question"] for s in ("train", "val") for r in splits[s].rows]
+    assert sorted(trained) == sorted([item[1] for item in RAD_ITEMS[:6]] + [frame["question"]])
+    assert [r["question"] for r in splits["test"].rows] == [item[1] for item in RAD_ITEMS[6:]]
+    assert fingerprint != vqa.load_splits(dataclasses.replace(config, benchmark="vqa-rad"))[1]
+    with pytest.raises(ValueError, match="vqa-rad-mevf: reads mevf_split"):
+        vqa.load_splits(dataclasses.replace(config, data_dir="hub:flaviagiammarino/vqa-rad"))
+
+
+def test_configs_recorded_with_the_retired_rad_split_still_load() -> None:
+    data = config_to_dict(vqa.Config(benchmark="vqa-rad"))
+    assert config_from_dict(vqa.Config, {**data, "rad_split": "official"}) == vqa.Config(benchmark="vqa-rad")
+    with pytest.raises(ValueError, match="rad_split: retired .*'mevf'.*vqa-rad-mevf"):
+        config_from_dict(vqa.Config, {**data, "rad_split": "mevf"})
+    with pytest.raises(ValueError, match="unknown config field"):
+        config_from_dict(vqa.Config, {**data, "rad_splits": "official"})
 
 
 def test_vqa_rad_missing_image_is_named(rad_folder: Path) -> None:
