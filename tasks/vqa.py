@@ -174,7 +174,7 @@ def standard(benchmark: str = "sort-of-clevr", arch: str = "zoo") -> Config:
     """
     if benchmark != "sort-of-clevr":
         return Config(benchmark=benchmark, preset="small", model=BACKBONE, image_size=120, patch_size=15,
-                      optim=Optim(lr=5e-4, batch_size=32, max_epochs=20))
+                      optim=Optim(lr=5e-4, batch_size=32, max_epochs=40 if benchmark.startswith("vqa-rad") else 20))
     return Config(benchmark=benchmark, preset="small", model=SCENE_BACKBONE, scene_batch=True,
                   question_tokens="summary", nonrelational_warmup_epochs=4.0,
                   optim=Optim(lr=1e-3, batch_size=64, max_epochs=60, warmup_fraction=0.02))
