@@ -60,13 +60,14 @@ SPEC = TaskSpec(
              "vqa_accuracy"),
     models=("zoo", "majority"),
 )
+RAD_BENCHMARKS = ("vqa-rad", "vqa-rad-mevf")  # the OSF folder, official split / mevf_split/
 
 
 @dataclass(frozen=True)
 class Config:
     """Everything a vqa run depends on (saved in checkpoints and records)."""
 
-    RETIRED_FIELDS: ClassVar[dict[str, tuple[Any, str]]] = {  # in records and checkpoints made before 2026-11-30
+    RETIRED_FIELDS: ClassVar[dict[str, tuple[Any, str]]] = {  # in records and checkpoints made before vqa-rad-mevf
         "rad_split": ("official", "mevf_split is the benchmark vqa-rad-mevf")}
 
     benchmark: str = "sort-of-clevr"
@@ -181,7 +182,7 @@ def standard(benchmark: str = "sort-of-clevr", arch: str = "zoo") -> Config:
     """
     if benchmark != "sort-of-clevr":
         return Config(benchmark=benchmark, preset="small", model=BACKBONE, image_size=120, patch_size=15,
-                      optim=Optim(lr=5e-4, batch_size=32, max_epochs=40 if benchmark.startswith("vqa-rad") else 20))
+                      optim=Optim(lr=5e-4, batch_size=32, max_epochs=40 if benchmark in RAD_BENCHMARKS else 20))
     return Config(benchmark=benchmark, preset="small", model=SCENE_BACKBONE, scene_batch=True,
                   question_tokens="summary", nonrelational_warmup_epochs=4.0,
                   optim=Optim(lr=1e-3, batch_size=64, max_epochs=60, warmup_fraction=0.02))
@@ -216,7 +217,7 @@ def load_splits(config: Config) -> tuple[dict[str, vqa_data.Questions], str]:
     root = Path(config.data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: data dir not found")
-    if config.benchmark in ("vqa-rad", "vqa-rad-mevf"):
+    if config.benchmark in RAD_BENCHMARKS:
         rows, fp = vqa_data.rad_splits(root, mevf=config.benchmark == "vqa-rad-mevf")
         folder = root / vqa_data.RAD_IMAGES
     else:
