@@ -96,7 +96,7 @@ def quick(benchmark: str = "chest-phantom", arch: str = "zoo") -> Config:
 
 
 def standard(benchmark: str = "chest-phantom", arch: str = "zoo") -> Config:
-    """The leaderboard recipe on CPU: at most about 20 minutes per seed with 2 cores.
+    """The leaderboard recipe on CPU: about 20 minutes per seed with 2 cores.
 
     On chest-phantom the image enters through the conv stem (``image_stem="conv"``: 4 stride-2 convs, 8 × 8 cells
     with their x/y centres) for 25 epochs; other benchmarks keep 16-px linear patches for 15 epochs.
@@ -105,9 +105,10 @@ def standard(benchmark: str = "chest-phantom", arch: str = "zoo") -> Config:
     2 alone on two threads, 1,375 s): BLEU-4 31.5 / 27.9 / 26.5%, clinical F1 85.0 / 76.1 / 56.0%, CIDEr-D 158.6 /
     143.2 / 104.4%; pneumothorax F1 100 / 99.4 / 34.5%, consolidation 78.5 / 0 / 43.0%, nodule 9.1 / 0 / 36.8%.
     The previous recipe (16-px patches, 15 epochs) gave BLEU-4 27.6 / 27.0 / 27.0% and clinical F1 65.8 / 60.5 /
-    66.3%, with nodule F1 0 / 0 / 4.6% and consolidation 0 / 0 / 46.3%: a linear 16-px patch hardly sees a nodule
-    of 2-6 px or a pneumothorax's thin rim. The conv stem with 15 epochs (seed 0, 690 s on two threads): clinical
-    F1 62.5%, pneumothorax 98.7% but cardiomegaly 0%. Which subtle findings a run learns still depends on the seed.
+    66.3%, with nodule F1 0 / 0 / 4.6% and consolidation 0 / 0 / 46.3% (a likely reason, not tested: a nodule is
+    4-6 px across, a small part of a 16-px linear patch). The conv stem with 15 epochs (seed 0, 690 s on two
+    threads): clinical F1 62.5%, pneumothorax 98.7% but cardiomegaly 0%. Which subtle findings a run learns still
+    depends on the seed.
     """
     phantom = benchmark == "chest-phantom"
     model = {**BACKBONE, "width": 192, "num_encoder_layers": 4, **({"image_stem": "conv"} if phantom else {})}
