@@ -83,8 +83,14 @@ BACKBONE = {"width": 128, "num_encoder_layers": 2, "num_decoder_layers": 2, "num
 
 
 def quick(benchmark: str = "shapes-captions", arch: str = "zoo") -> Config:
-    """About 60–90 s on a 2-core CPU; clearly learns (CIDEr-D well above the majority baseline)."""
-    return Config(benchmark=benchmark, preset="small", model=BACKBONE,
+    """About a minute on a 2-core CPU: 250 steps, the image read through the conv stem (``image_stem="conv"``).
+
+    Measured on shapes-captions, seed 0 (script runs with this config, one thread while another run shared the
+    machine): CIDEr-D 31.8%, BLEU-4 15.5%, ROUGE-L 40.8% in 31 s; the majority caption scores 22.9 / 9.6 / 30.0%.
+    With 16-px linear patches instead (the earlier quick recipe) CIDEr-D was 25.6% in 57 s; with the conv stem and
+    500 steps 31.9% (lr 2e-3) and 32.3% (lr 1e-3), so the longer run is not worth its time here.
+    """
+    return Config(benchmark=benchmark, preset="small", model={**BACKBONE, "image_stem": "conv"},
                   decoding=seq2seq.Decoding(num_beams=2, max_new_tokens=24),
                   optim=Optim(lr=2e-3, batch_size=32, max_epochs=3, max_steps=250))
 
