@@ -83,12 +83,13 @@ BACKBONE = {"width": 128, "num_encoder_layers": 2, "num_decoder_layers": 2, "num
 
 
 def quick(benchmark: str = "shapes-captions", arch: str = "zoo") -> Config:
-    """About a minute on a 2-core CPU: 250 steps, the image read through the conv stem (``image_stem="conv"``).
+    """Under a minute on a 2-core CPU: 250 steps, the image read through the conv stem (``image_stem="conv"``).
 
     Measured on shapes-captions, seed 0 (script runs with this config, one thread while another run shared the
     machine): CIDEr-D 31.8%, BLEU-4 15.5%, ROUGE-L 40.8% in 31 s; the majority caption scores 22.9 / 9.6 / 30.0%.
     With 16-px linear patches instead (the earlier quick recipe) CIDEr-D was 25.6% in 57 s; with the conv stem and
-    500 steps 31.9% (lr 2e-3) and 32.3% (lr 1e-3), so the longer run is not worth its time here.
+    500 steps 31.9% (lr 2e-3) and 32.3% (lr 1e-3), so the longer run is not worth its time here. In
+    ``bash scripts/bench.sh`` (two threads, alone): CIDEr-D 30.7%, BLEU-4 14.9%, ROUGE-L 41.0% in 24 s.
     """
     return Config(benchmark=benchmark, preset="small", model={**BACKBONE, "image_stem": "conv"},
                   decoding=seq2seq.Decoding(num_beams=2, max_new_tokens=24),

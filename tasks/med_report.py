@@ -89,13 +89,14 @@ BACKBONE = {"width": 128, "num_encoder_layers": 2, "num_decoder_layers": 2, "num
 
 
 def quick(benchmark: str = "chest-phantom", arch: str = "zoo") -> Config:
-    """About a minute and a half on a 2-core CPU: 500 steps, the image read through the conv stem.
+    """About 75 s on a 2-core CPU: 500 steps, the image read through the conv stem.
 
     Measured on chest-phantom, seed 0 (script runs with this config, one thread while another run shared the
     machine, 104 s): clinical F1 51.1% (cardiomegaly 99.4%, effusion 51.7%, the small findings near 0), CIDEr-D
     99.0%, BLEU-4 23.4%; the majority report scores 26.6 / 83.6 / 22.3%. The earlier quick recipe (200 steps,
     8-px linear patches) reached clinical F1 27.7% and BLEU-4 25.0%, hardly above the majority report; 500 steps
-    with patches gave clinical F1 38.8% (146 s), 200 steps with the conv stem 26.6%.
+    with patches gave clinical F1 38.8% (146 s), 200 steps with the conv stem 26.6%. In ``bash scripts/bench.sh``
+    (two threads, alone): clinical F1 58.4%, CIDEr-D 115.0%, BLEU-4 25.9% in 74 s.
     """
     return Config(benchmark=benchmark, preset="small", model={**BACKBONE, "image_stem": "conv"}, image_size=64,
                   patch_size=8, decoding=seq2seq.Decoding(num_beams=2, max_new_tokens=64),
