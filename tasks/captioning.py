@@ -87,7 +87,7 @@ def quick(benchmark: str = "shapes-captions", arch: str = "zoo") -> Config:
 
     Measured on shapes-captions, seed 0 (script runs with this config, one thread while another run shared the
     machine): CIDEr-D 31.8%, BLEU-4 15.5%, ROUGE-L 40.8% in 31 s; the majority caption scores 22.9 / 9.6 / 30.0%.
-    With 16-px linear patches instead (the earlier quick recipe) CIDEr-D was 25.6% in 57 s; with the conv stem and
+    With 8-px linear patches instead (the earlier quick recipe) CIDEr-D was 25.6% in 57 s; with the conv stem and
     500 steps 31.9% (lr 2e-3) and 32.3% (lr 1e-3), so the longer run is not worth its time here. In
     ``bash scripts/bench.sh`` (two threads, alone): CIDEr-D 30.7%, BLEU-4 14.9%, ROUGE-L 41.0% in 24 s.
     """

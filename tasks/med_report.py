@@ -99,7 +99,7 @@ def quick(benchmark: str = "chest-phantom", arch: str = "zoo") -> Config:
     (two threads, alone): clinical F1 58.4%, CIDEr-D 115.0%, BLEU-4 25.9% in 74 s.
     """
     return Config(benchmark=benchmark, preset="small", model={**BACKBONE, "image_stem": "conv"}, image_size=64,
-                  patch_size=8, decoding=seq2seq.Decoding(num_beams=2, max_new_tokens=64),
+                  decoding=seq2seq.Decoding(num_beams=2, max_new_tokens=64),
                   optim=Optim(lr=2e-3, batch_size=32, max_epochs=6, max_steps=500))
 
 
