@@ -25,6 +25,7 @@ from types import ModuleType
 from typing import Any
 
 import lightning.pytorch as pl
+from lightning.pytorch.loggers import CSVLogger
 import torch
 
 from benchmarks import environment
@@ -141,8 +142,10 @@ def run_benchmark(options: RunOptions) -> dict:
     run_dir = options.runs_dir / options.task / bench.name / options.recipe / f"{model_name}-s{options.seed}"
     ckpt_dir = run_dir / "checkpoints"
     last = ckpt_dir / "last.ckpt"
-    if not options.resume and ckpt_dir.exists():
-        shutil.rmtree(ckpt_dir)
+    if not options.resume:
+        for stale in (ckpt_dir, run_dir / "logs"):
+            if stale.exists():
+                shutil.rmtree(stale)
     resume_from = last if options.resume and last.exists() else None
     if resume_from is not None:  # a one-line error before Lightning meets another task's or recipe's checkpoint
         checkpoint = load_checkpoint(last, expected_task=options.task)
@@ -254,7 +257,8 @@ def _trainer(options: RunOptions, config: Any, run_dir: Path, meter: RunMeter) -
         strategy=options.strategy, precision=options.precision, max_epochs=config.optim.max_epochs,
         max_steps=config.optim.max_steps, gradient_clip_val=config.optim.grad_clip,
         check_val_every_n_epoch=config.optim.val_every_n_epochs,
-        deterministic=True if on_cpu else "warn", logger=False,
+        deterministic=True if on_cpu else "warn",
+        logger=CSVLogger(run_dir, name="", version="logs"),  # run_dir/logs/metrics.csv: loss, val metrics by epoch
         # the meter first, so that its batch timing ends before ResumePoint writes a checkpoint
         callbacks=[meter, ResumePoint(run_dir / "checkpoints" / "last.ckpt", options.checkpoint_every_n_steps)],
         enable_checkpointing=False,  # ResumePoint writes last.ckpt (each epoch and every n steps)

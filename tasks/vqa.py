@@ -123,7 +123,7 @@ def tiny(benchmark: str = "sort-of-clevr", arch: str = "zoo") -> Config:
 
 
 BACKBONE = {"width": 128, "num_heads": 4, "num_encoder_layers": 4, "dropout": 0.0}
-SCENE_BACKBONE = {**BACKBONE, "num_encoder_layers": 2, "image_stem": "conv", "init": "xavier"}  # sort-of-clevr
+SCENE_BACKBONE = {**BACKBONE, "num_encoder_layers": 2, "image_stem": "coordconv", "init": "xavier"}  # sort-of-clevr
 
 
 def quick(benchmark: str = "sort-of-clevr", arch: str = "zoo") -> Config:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 POOLS = ("mean", "first")
-IMAGE_STEMS = ("patch", "conv")
+IMAGE_STEMS = ("patch", "conv", "coordconv")
 INITS = ("normal", "xavier")
 AUDIO_STRIDES = (2, 4)
 
@@ -34,7 +34,8 @@ class ModelConfig:
     image_size: int = 0  # 0 = no image embedder
     patch_size: int = 8
     image_channels: int = 3
-    image_stem: str = "patch"  # "patch": linear patches (ViT); "conv": 4 stride-2 3x3 convs + x/y coordinates
+    image_stem: str = "patch"  # "patch": linear patches (ViT); "conv": 4 stride-2 3x3 convs + x/y coordinates;
+    # "coordconv": "conv" whose first conv also sees each pixel's x/y
     num_mel_bins: int = 0  # 0 = no audio embedder
     max_audio_frames: int = 3000  # log-mel frames in; ceil(max / audio_stride) positions out
     audio_stride: int = 2  # log-mel frames per audio position: 2 (whisper's stem) or 4 (a third stride-2 conv)

@@ -38,8 +38,9 @@ class MultimodalModel(nn.Module):
                                   conv_kernel=c.text_conv_kernel)
                      if c.vocab_size > 0 else None)
         self.image = (None if c.image_size == 0 else
-                      ConvImageEmbedder(c.image_size, c.image_channels, c.width, c.dropout)
-                      if c.image_stem == "conv" else
+                      ConvImageEmbedder(c.image_size, c.image_channels, c.width, c.dropout,
+                                        coord_input=c.image_stem == "coordconv")
+                      if c.image_stem in ("conv", "coordconv") else
                       ImageEmbedder(c.image_size, c.patch_size, c.image_channels, c.width, c.dropout))
         self.audio = (AudioEmbedder(c.num_mel_bins, c.width, c.max_audio_frames, c.dropout, c.audio_stride)
                       if c.num_mel_bins > 0 else None)
