@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
@@ -90,6 +91,19 @@ def test_zoo_bench_killed_mid_epoch_resumes_to_the_same_run(tmp_path: Path) -> N
     assert zoo_main([*argv(killed), "--resume"]) == 0
     assert zoo_main(argv(full)) == 0
     _assert_same_run(killed, full)
+    (record,) = _records(full)
+    logged = _logged(full, "version_0")
+    assert [row["step"] for row in logged if row["train/loss"]] == ["9", "19"]  # every 10 steps
+    (test_row,) = [row for row in logged if row["test/accuracy"]]
+    assert float(test_row["test/accuracy"]) == pytest.approx(record["metrics"]["accuracy"], abs=1e-6)
+    assert float(_logged(killed, "version_1")[-1]["test/accuracy"]) == float(test_row["test/accuracy"])
+
+
+def _logged(root: Path, version: str) -> list[dict[str, str]]:
+    """The rows of a run's CSV log (``runs/.../logs/VERSION/metrics.csv``)."""
+    (path,) = (root / "runs").rglob(f"logs/{version}/metrics.csv")
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 @pytest.mark.parametrize("kill_step,saved_step", [(9, 8), (13, 12)])

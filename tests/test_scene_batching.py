@@ -33,7 +33,7 @@ def test_segment_positions_restart_per_segment() -> None:
     assert segment_positions(segments).tolist() == [[0, 1, 2, 0, 1, 0, 0, 0]]
 
 
-@pytest.mark.parametrize("stem", ["patch", "conv"])
+@pytest.mark.parametrize("stem", ["patch", "conv", "coordconv"])
 def test_packed_question_equals_its_own_sequence(stem: str) -> None:
     """A question packed as segment k sees the image and itself only: its fused tokens equal a one-segment sequence."""
     torch.manual_seed(0)
@@ -57,11 +57,27 @@ def test_conv_stem_grid_and_shapes() -> None:
         preset("tiny", image_size=32, patch_size=8, image_stem="resnet")
 
 
-def test_conv_stem_recalibrates_batchnorm_from_its_last_training_inputs() -> None:
+def test_coordconv_stem_input_carries_pixel_coordinates() -> None:
+    """``image_stem="coordconv"``: the first conv sees the image's channels plus x (left -1 to right 1) and y (top -1
+    to bottom 1) of each pixel; the kept calibration inputs stay the plain images."""
+    embedder = model("coordconv").image.train()
+    assert embedder.stem[0].in_channels == 5 and model("conv").image.stem[0].in_channels == 3
+    images = torch.rand(2, 3, 32, 32)
+    stem_input = embedder._stem_input(images)
+    assert stem_input.shape == (2, 5, 32, 32) and torch.equal(stem_input[:, :3], images)
+    x, y = stem_input[0, 3], stem_input[0, 4]
+    assert x[0, 0] == -1 and x[0, -1] == 1 and y[0, 0] == -1 and y[-1, 0] == 1
+    assert torch.equal(x, x[:1].expand(32, -1)) and torch.equal(y, y[:, :1].expand(-1, 32))
+    tokens, _ = embedder(images)
+    assert tokens.shape == (2, 4, 32) and embedder.recent[-1].shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize("stem", ["conv", "coordconv"])
+def test_conv_stem_recalibrates_batchnorm_from_its_last_training_inputs(stem: str) -> None:
     """``recalibrate`` sets each BatchNorm's running mean / variance to the plain average over the kept training
     batches with the current weights; inputs seen without gradients or in eval mode are not kept."""
     torch.manual_seed(0)
-    embedder = model("conv").image.train()
+    embedder = model(stem).image.train()
     assert embedder.recalibrate() == []  # nothing kept yet
     batches = [torch.rand(4, 3, 32, 32) * (i + 1) for i in range(3)]
     for images in batches:
@@ -72,7 +88,7 @@ def test_conv_stem_recalibrates_batchnorm_from_its_last_training_inputs() -> Non
     embedder(torch.rand(4, 3, 32, 32))
     conv, norm = embedder.stem[0], embedder.stem[1]
     with torch.no_grad():
-        features = [conv(images) for images in batches]
+        features = [conv(embedder._stem_input(images)) for images in batches]
     buffers = embedder.recalibrate()
     assert len(buffers) == 8 and not embedder.training and norm.momentum == 0.1
     assert_close(norm.running_mean, torch.stack([f.mean(dim=(0, 2, 3)) for f in features]).mean(0))
