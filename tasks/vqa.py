@@ -131,9 +131,9 @@ SCENE_BACKBONE = {**BACKBONE, "num_encoder_layers": 2, "image_stem": "coordconv"
 def quick(benchmark: str = "sort-of-clevr", arch: str = "zoo") -> Config:
     """About a minute and a half: the standard recipe's model on 3,000 scenes for 10 epochs (470 steps of 64
     scenes), the first 8 of them on non-relational questions only (the colour binding forms within a few hundred
-    steps; the relational questions get the last two epochs). Measured, seed 0: 70 s in ``bash scripts/bench.sh``
-    (accuracy 69.1%, non-relational 85.8%, relational 52.4%; 68.4 / 85.0 / 51.8% in 98 s before the conv stem
-    recomputed its BatchNorm statistics). Majority: 46.9%."""
+    steps; the relational questions get the last two epochs). Measured, seed 0, in ``bash scripts/bench.sh``: 73 s
+    (accuracy 67.0%, non-relational 82.1%, relational 52.0%) with the coordconv stem on an AMD EPYC; 70 s (69.1 /
+    85.8 / 52.4%) with the plain conv stem on an Intel Xeon, 65.5% on the AMD machine. Majority: 46.9%."""
     if benchmark != "sort-of-clevr":
         return Config(benchmark=benchmark, preset="small", model={**BACKBONE, "width": 64, "num_encoder_layers": 2},
                       image_size=120, patch_size=15, optim=Optim(lr=1e-3, batch_size=32, max_epochs=3))
