@@ -224,9 +224,12 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _quiet_third_party() -> None:
-    """Hide Lightning's advertising tips and a torch-internal deprecation warning from run output."""
+    """Hide Lightning's advertising tips, a torch-internal deprecation warning and Lightning's warning that an
+    epoch has fewer batches than the CSV log's 10-step interval (the log counts steps across epochs) from run
+    output."""
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
