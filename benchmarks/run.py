@@ -258,7 +258,7 @@ def _trainer(options: RunOptions, config: Any, run_dir: Path, meter: RunMeter) -
         max_steps=config.optim.max_steps, gradient_clip_val=config.optim.grad_clip,
         check_val_every_n_epoch=config.optim.val_every_n_epochs,
         deterministic=True if on_cpu else "warn",
-        # loss every 10 steps, metrics at each validation and test: run_dir/logs/version_0/metrics.csv (a resume: next N)
+        # loss every 10 steps, metrics at each validation and test: run_dir/logs/version_0/metrics.csv (resume: next N)
         logger=CSVLogger(run_dir, name="logs"),
         # the meter first, so that its batch timing ends before ResumePoint writes a checkpoint
         callbacks=[meter, ResumePoint(run_dir / "checkpoints" / "last.ckpt", options.checkpoint_every_n_steps)],
