@@ -150,13 +150,13 @@ def standard(benchmark: str = "sort-of-clevr", arch: str = "zoo") -> Config:
     tokens from a conv stem with x/y coordinates whose first conv also sees each pixel's x/y (``"coordconv"``),
     non-relational questions first (4 epochs), scenes batched (64 images × 20 questions a step). Each question
     enters as one summary token (``question_tokens="summary"``), 2 layers, Xavier init, 40 epochs (6,000 steps),
-    so that a seed fits the design's 20 minutes on two threads. With 60 epochs (9,000 steps; harness, seed 1 alone
-    on two threads 1,607 s, seeds 0 and 2 on one thread each side by side 2,461 / 2,460 s) the seeds gave
-    non-relational 99.9 / 99.9 / 99.95%, relational 93.8 / 94.8 / 94.9% (count 100% in all three, closest and
-    furthest 90.7 / 92.2 / 92.4%); their validation relational accuracy at epoch 40 was already 93.8 / 95.7 /
-    94.3%, and seed 1's passed 90% after 24 epochs.
+    so that a seed fits the design's 20 minutes on two threads. Recorded seeds 0-2 (harness, each alone on two
+    threads of an AMD EPYC, 1,084 / 1,062 / 1,018 s): non-relational 99.75 / 99.8 / 99.55%, relational 93.55 / 95.3
+    / 92.55% (count 100 / 100 / 99.8%, closest and furthest 90.3 / 93.0 / 88.9%); validation relational accuracy
+    passed 90% after 22 / 20 / 24 epochs. With 60 epochs (9,000 steps, 1,607-2,461 s) the seeds gave
+    non-relational 99.9 / 99.9 / 99.95%, relational 93.8 / 94.8 / 94.9%.
 
-    Why the pixel coordinates: with the plain conv stem (``"conv"``, the same recipe otherwise) the recorded seeds
+    Why the pixel coordinates: with the plain conv stem (``"conv"``, 60 epochs, the recipe otherwise the same) seeds
     gave relational 95.4 / 86.7 / 94.7% (closest and furthest 93.2 / 80.1 / 92.3%, count 99.4-100%). A cell token
     carries its cell's centre; "closest" between objects in neighbouring cells needs where inside the cell each
     object lies, which a translation-equivariant stem encodes only indirectly. Deeper encoders with the plain stem
