@@ -96,7 +96,9 @@ def quick(benchmark: str = "chest-phantom", arch: str = "zoo") -> Config:
     99.0%, BLEU-4 23.4%; the majority report scores 26.6 / 83.6 / 22.3%. The earlier quick recipe (200 steps,
     8-px linear patches) reached clinical F1 27.7% and BLEU-4 25.0%, hardly above the majority report; 500 steps
     with patches gave clinical F1 38.8% (146 s), 200 steps with the conv stem 26.6%. In ``bash scripts/bench.sh``
-    (two threads, alone): clinical F1 58.4%, CIDEr-D 115.0%, BLEU-4 25.9% in 74 s.
+    (two threads, alone): clinical F1 58.4%, CIDEr-D 115.0%, BLEU-4 25.9% in 74 s. The figure depends on the seed
+    and device (``zoo bench med_report --recipe quick``): seeds 1 / 2 gave clinical F1 68.5 / 32.6% (BLEU-4 25.7 /
+    26.0%) on the same CPU; seed 0 on an H200 43.1% in fp32 and 26.8% in bf16-mixed.
     """
     return Config(benchmark=benchmark, preset="small", model={**BACKBONE, "image_stem": "conv"}, image_size=64,
                   decoding=seq2seq.Decoding(num_beams=2, max_new_tokens=64),
