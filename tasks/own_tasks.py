@@ -219,8 +219,8 @@ class VQA:
                 "answers": vqa.answer_vocabulary(rows, config.max_answers)}
 
     def install(self, dm: Any, splits: dict, info: dict) -> None:
-        dm.tokenizer, dm.answers = _tokenizer(info), list(info["answers"])
-        dm._index = {a: i for i, a in enumerate(dm.answers)}
+        dm.tokenizer = _tokenizer(info)
+        dm.set_answers(info["answers"])
         dm.splits = dict(splits)
 
     def predict_examples(self, files: list[Path], columns: dict, config: Any) -> vqa_data.Questions:

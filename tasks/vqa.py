@@ -24,6 +24,9 @@
 * ``question_tokens="summary"`` (classify): each question enters the fusion encoder as one token, the mean of its
   embedded words, and is answered at that token (``Module.summary_logits``); ``"words"``: a fused token per word,
   the answer read from their mean (in scene batches and one-question batches alike; the image tokens are context).
+* ``answer_options="question"`` (classify): a question allows only the answers it names (``tasks/vqa_options.py``:
+  the options of an "or" question, else "yes"/"no" after a leading auxiliary verb); the prediction is the best
+  allowed answer. Training is unchanged (cross-entropy over the whole vocabulary). ``"all"``: any answer.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from tasks import seq2seq, vqa_data, vqa_scenes
 from tasks.base import ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
 from tasks.inputs import log_once
 from tasks.metrics.vqa import ExactMatchAccuracy, VQAAccuracy
+from tasks.vqa_options import OptionIndex
 from tasks.vqa_scoring import (GROUP_METRICS, example_score, majority_baseline, majority_predictions,  # noqa: F401
                                metric_names, reference_of, reference_text, score_predictions)
 
@@ -76,6 +80,7 @@ class Config:
     answer_mode: str = "classify"  # "classify" (answer vocabulary) or "generate" (decoder)
     question_input: str = "text"  # "text" (the sentence) or "encoding" (sort-of-clevr's 11-dim vector)
     question_tokens: str = "words"  # classify: "words" (a fused token per word) or "summary" (one per question)
+    answer_options: str = "all"  # classify: "all" (any vocabulary answer) or "question" (tasks/vqa_options.py)
     preset: str = "small"
     model: dict = field(default_factory=dict)  # zoo.ModelConfig overrides
     image_size: int = 75
@@ -93,7 +98,7 @@ class Config:
     def __post_init__(self) -> None:
         choices = {"benchmark": SPEC.benchmarks,
                    "answer_mode": ("classify", "generate"), "question_input": ("text", "encoding"),
-                   "question_tokens": ("words", "summary")}
+                   "question_tokens": ("words", "summary"), "answer_options": ("all", "question")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}: must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
@@ -109,6 +114,8 @@ class Config:
             raise ValueError("scene_batch: needs answer_mode 'classify'")
         if self.question_tokens == "summary" and self.answer_mode != "classify":
             raise ValueError("question_tokens: 'summary' needs answer_mode 'classify'")
+        if self.answer_options == "question" and self.answer_mode != "classify":
+            raise ValueError("answer_options: 'question' needs answer_mode 'classify'")
         if self.nonrelational_warmup_epochs < 0:
             raise ValueError(f"nonrelational_warmup_epochs: must be >= 0, got {self.nonrelational_warmup_epochs}")
         if not 0.0 < self.val_fraction < 1.0:
@@ -272,19 +279,26 @@ class DataModule(ConfigDataModule):
     def __init__(self, config: Config, seed: int = 0, num_workers: int | None = 0) -> None:
         super().__init__(config, seed, num_workers)
         self.answers: list[str] = []
+        self._index: dict[str, int] = {}
+        self.options: OptionIndex | None = None  # answer_options="question": the answers each question allows
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
         self.splits, self.fingerprint = load_splits(self.config)
         train = self.splits["train"].rows
-        self.answers = answer_vocabulary(train, self.config.max_answers)
+        self.set_answers(answer_vocabulary(train, self.config.max_answers))
         texts = [question_text(r, self.config.question_input) for r in train]
         if self.config.answer_mode == "generate":
             texts += [r["answer"] for r in train]
         self.tokenizer = zoo.WordTokenizer.train(texts, min_freq=1)
-        self._index = {a: i for i, a in enumerate(self.answers)}
         log_unknown_answers(self.splits, self.answers, self.config.data_dir or self.config.benchmark)
+
+    def set_answers(self, answers: list[str]) -> None:
+        """The answer vocabulary the labels (and ``answer_options``' masks) index."""
+        self.answers = list(answers)
+        self._index = {a: i for i, a in enumerate(self.answers)}
+        self.options = OptionIndex(self.answers) if self.config.answer_options == "question" else None
 
     def module_kwargs(self) -> dict[str, Any]:
         return {"answers": list(self.answers)}
@@ -315,10 +329,14 @@ class DataModule(ConfigDataModule):
                                            collate_fn=self.collate_scenes, **self.loader_kwargs())
 
     def collate_scenes(self, examples: list[dict]) -> dict[str, Any]:
-        return vqa_scenes.collate_scenes(
+        batch = vqa_scenes.collate_scenes(
             examples, lambda texts: self.tokenizer.batch_encode(texts, max_length=self.config.max_question_length),
             lambda q: question_text(q, self.config.question_input), lambda q: self._index.get(q["answer"], -100),
             reference_of)
+        if self.options is not None:
+            batch["answer_mask"] = self.options.mask(
+                [question_text(q, self.config.question_input) for e in examples for q in e["questions"]])
+        return batch
 
     def collate(self, examples: list[dict]) -> dict[str, Any]:
         images = torch.from_numpy(np.stack([e["image"] for e in examples]))  # (B, H, W, 3) uint8
@@ -329,6 +347,8 @@ class DataModule(ConfigDataModule):
                  "reference": [reference_of(e) for e in examples], "id": [e["id"] for e in examples]}
         if self.config.answer_mode == "classify":
             batch["label"] = torch.tensor([self._index.get(e["answer"], -100) for e in examples])
+            if self.options is not None:
+                batch["answer_mask"] = self.options.mask(texts)
         else:
             batch["target"], batch["target_mask"] = seq2seq.encode_targets(
                 self.tokenizer, [e["answer"] for e in examples], self.config.max_answer_length)
@@ -379,6 +399,8 @@ class Module(TaskModule):
             logits = self.net.head.project(pooled[batch["slot"]] if scene else pooled)  # (N, K)
         known = batch["label"] >= 0
         loss = F.cross_entropy(logits, batch["label"], ignore_index=-100) if known.any() else logits.sum() * 0.0
+        if "answer_mask" in batch:  # answer_options="question": the best of the answers the question allows
+            logits = logits.masked_fill(~batch["answer_mask"], float("-inf"))
         return loss, [self.answers[i] for i in logits.argmax(-1).tolist()]
 
     def summary_logits(self, batch: Mapping[str, Any]) -> torch.Tensor:
