@@ -165,7 +165,8 @@ def test_fine_tuning_on_own_data_restricts_the_predictions(tmp_path: Path, monke
                  "--model.options.answer_options", "question", "--trainer.default_root_dir", str(tmp_path / "run"),
                  *quiet]) == 0
     checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    assert load_checkpoint(checkpoint, expected_task="vqa")["hyper_parameters"]["config"]["answer_options"] == "question"
+    saved = load_checkpoint(checkpoint, expected_task="vqa")["hyper_parameters"]["config"]
+    assert saved["answer_options"] == "question"
     out = tmp_path / "predictions.jsonl"
     assert main(["predict", "--task", "vqa", "--ckpt_path", str(checkpoint), "--data.predict", str(data / "qa.jsonl"),
                  "--output", str(out), *quiet]) == 0
