@@ -30,19 +30,23 @@ RAD_ITEMS = [  # (image, question, answer as released, answer_type as released, 
 ]
 
 
-@pytest.fixture()
-def rad_folder(tmp_path: Path) -> Path:
-    """A tiny VQA-RAD release: the json and an image folder, names with spaces as in the real one."""
-    root = tmp_path / "vqa_rad"
+def write_rad_release(root: Path, items: list[tuple]) -> Path:
+    """A tiny VQA-RAD release of ``items`` (image, question, answer, answer_type, phrase_type): the json and an
+    image folder, names with spaces as in the real one."""
     images = root / vqa_data.RAD_IMAGES
     images.mkdir(parents=True)
-    for seed, name in enumerate(sorted({item[0] for item in RAD_ITEMS})):
+    for seed, name in enumerate(sorted({item[0] for item in items})):
         pixels = np.random.default_rng(seed).integers(0, 255, (40, 50, 3), dtype=np.uint8)
         Image.fromarray(pixels).convert("L").save(images / name)  # grey, like a radiograph
     rows = [{"qid": str(i), "image_name": img, "question": q, "answer": a, "answer_type": t, "phrase_type": p,
-             "image_organ": "CHEST"} for i, (img, q, a, t, p) in enumerate(RAD_ITEMS)]
+             "image_organ": "CHEST"} for i, (img, q, a, t, p) in enumerate(items)]
     (root / vqa_data.RAD_JSON).write_text(json.dumps(rows))
     return root
+
+
+@pytest.fixture()
+def rad_folder(tmp_path: Path) -> Path:
+    return write_rad_release(tmp_path / "vqa_rad", RAD_ITEMS)
 
 
 def test_vqa_rad_loads_with_the_official_split_and_normalised_answers(rad_folder: Path) -> None:

@@ -9,13 +9,12 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from tasks import vqa, vqa_data, vqa_scenes
+from tasks import vqa, vqa_scenes
 from tasks.vqa_options import OptionIndex
+from tests.test_vqa import write_rad_release
 
 VOCABULARY = ["yes", "no", "mri", "ct", "ct scan", "abscess", "left", "on the left", "right", "right side", "both",
               "t2 weighted", "flair", "mass", "lung", "or"]
@@ -52,7 +51,7 @@ def test_mask_rows_follow_the_questions() -> None:
     assert mask[0].nonzero().squeeze(1).tolist() == [0, 1] and bool(mask[1].all())
 
 
-RAD_ITEMS = [  # (image, question, answer, answer_type, phrase_type)
+QUESTIONS = [  # (image, question, answer, answer_type, phrase_type)
     ("a.png", "Is there a fracture?", "yes", "CLOSED", "freeform"),
     ("a.png", "Which organ is shown?", "left lung", "OPEN", "freeform"),
     ("b.png", "Is the heart enlarged?", "mild", "CLOSED", "freeform"),  # a closed answer outside yes/no
@@ -67,14 +66,7 @@ RAD_ITEMS = [  # (image, question, answer, answer_type, phrase_type)
 
 @pytest.fixture()
 def datamodule(tmp_path: Path) -> vqa.DataModule:
-    root = tmp_path / "vqa_rad"
-    (root / vqa_data.RAD_IMAGES).mkdir(parents=True)
-    for seed, name in enumerate(("a.png", "b.png", "c.png")):
-        pixels = np.random.default_rng(seed).integers(0, 255, (30, 30), dtype=np.uint8)
-        Image.fromarray(pixels).save(root / vqa_data.RAD_IMAGES / name)
-    rows = [{"qid": str(i), "image_name": img, "question": q, "answer": a, "answer_type": t, "phrase_type": p}
-            for i, (img, q, a, t, p) in enumerate(RAD_ITEMS)]
-    (root / vqa_data.RAD_JSON).write_text(json.dumps(rows))
+    root = write_rad_release(tmp_path / "vqa_rad", QUESTIONS)
     config = dataclasses.replace(vqa.tiny("vqa-rad"), data_dir=str(root), image_size=30, val_fraction=0.2,
                                  answer_options="question")
     module = vqa.DataModule(config)
