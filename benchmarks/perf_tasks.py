@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from benchmarks.run import _count
 from tasks import TASKS
+from tasks.base import batch_size_of
 
 # Fields that only set how much data is generated and that are slow to generate at the recipe's size: asr's
 # utterances (speech synthesis and log-mel). Cheap generated sets (vqa's scenes) keep the recipe's size.
@@ -58,7 +58,7 @@ def pipeline_samples_per_second(loader: Any, batches: int, repeats: int) -> floa
     rates = []
     for _ in range(repeats):
         start = time.perf_counter()
-        samples = sum(_count(batch) for batch in _batches(loader, batches))
+        samples = sum(batch_size_of(batch) for batch in _batches(loader, batches))
         rates.append(samples / max(time.perf_counter() - start, 1e-9))
     return statistics.median(rates)
 
@@ -83,7 +83,7 @@ def model_samples_per_second(module: Any, batches: list[Any], device: torch.devi
         step(batch)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return sum(_count(b) for b in batches[1:]) / max(time.perf_counter() - start, 1e-9)
+    return sum(batch_size_of(b) for b in batches[1:]) / max(time.perf_counter() - start, 1e-9)
 
 
 def task_throughput(name: str, recipe: str, device: torch.device, batches: int, repeats: int) -> dict:

@@ -35,6 +35,7 @@ from leaderboard.predictions import relative_path, write_predictions
 from leaderboard.schema import config_hash
 from leaderboard.store import DEFAULT_DIR, append_record
 from tasks import get_task
+from tasks.base import batch_size_of
 from tasks.checkpoints import check_compatible, check_same_config, load_checkpoint
 from tasks.resume import ResumePoint, resumable
 
@@ -86,7 +87,7 @@ class RunMeter(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, out: Any, batch: Any,
                            idx: int) -> None:
         self.train_seconds += time.perf_counter() - self._batch_start
-        self.train_samples += _count(batch) * trainer.world_size
+        self.train_samples += batch_size_of(batch) * trainer.world_size
 
     def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         value = trainer.callback_metrics.get(f"val/{self.primary_metric}")
@@ -95,13 +96,6 @@ class RunMeter(pl.Callback):
         reached = value >= self.target if self.higher_is_better else value <= self.target
         if reached:
             self.time_to_target = (time.perf_counter() - self.fit_start, trainer.global_step)
-
-
-def _count(batch: Any) -> int:
-    for key in ("label", "text", "image", "audio", "target"):
-        if key in batch and hasattr(batch[key], "shape"):
-            return int(batch[key].shape[0])
-    return len(batch["id"])
 
 
 def build_config(options: RunOptions, bench: Benchmark) -> Any:

@@ -145,7 +145,7 @@ class TaskModule(pl.LightningModule):
                 f"non-finite training loss {loss.item()} at step {self.global_step}, batch {batch_idx}"
                 f" (ids {list(batch.get('id', []))[:4]}...)"
             )
-        self.log("train/loss", loss, prog_bar=True, batch_size=_batch_size(batch))
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size_of(batch))
         return loss
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -214,7 +214,8 @@ def warmup_cosine(total_steps: int, warmup_fraction: float, floor: float = 0.1) 
     return factor
 
 
-def _batch_size(batch: Mapping[str, Any]) -> int:
+def batch_size_of(batch: Mapping[str, Any]) -> int:
+    """Examples in a batch: the first dimension of its label, text, image, audio or target, else its ids."""
     for key in ("label", "text", "image", "audio", "target"):
         if key in batch and hasattr(batch[key], "shape"):
             return int(batch[key].shape[0])
