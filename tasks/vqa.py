@@ -205,9 +205,10 @@ def standard(benchmark: str = "sort-of-clevr", arch: str = "zoo") -> Config:
     MEVF's split (``vqa-rad-mevf``: the same test questions; its train file adds such rephrasings, 291 of them of
     test questions), seeds 0-2 (same runs): closed 71.7 / 70.2 / 73.2% (mean 71.7), open 35.8 / 40.2 / 38.0%
     (849-878 s); at learning rate 5e-4 72.8 / 76.1 / 66.5% and 41.3 / 35.8 / 41.9%; with 10% held out and no
-    ``answer_options`` 66.9 / 70.6 / 64.7% and 40.2 / 33.0 / 38.0%; its question-only majority 51.8 / 8.9%. The gap between the two is mostly the rephrased test questions: a
-    bag-of-words logistic regression with the image's identity as a feature (script) answers 61.0% of the closed
-    questions on the official split, 64.3% with the train questions' rephrasings added, 78.7% on MEVF's split.
+    ``answer_options`` 66.9 / 70.6 / 64.7% and 40.2 / 33.0 / 38.0%; its question-only majority 51.8 / 8.9%. The
+    gap between the two is mostly the rephrased test questions: a bag-of-words logistic regression with the image's
+    identity as a feature (script) answers 61.0% of the closed questions on the official split, 64.3% with the
+    train questions' rephrasings added, 78.7% on MEVF's split.
     """
     if benchmark != "sort-of-clevr":
         rad = benchmark in RAD_BENCHMARKS
