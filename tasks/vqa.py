@@ -184,24 +184,24 @@ def standard(benchmark: str = "sort-of-clevr", arch: str = "zoo") -> Config:
 
     Other benchmarks: width 128, 4 layers over 64 patches of a 120-px image, 20 epochs, learning rate 5e-4. On
     VQA-RAD: 40 epochs, learning rate 1e-3, 2% of the train questions held out for validation (10% elsewhere), and
-    ``answer_options="question"``. VQA-RAD official split (``vqa-rad``), seeds 0-2
-    (harness, one thread, two runs sharing the 2 cores of an AMD EPYC): closed 68.0 / 62.5 / 62.5% (mean 64.3),
-    open 10.1 / 12.3 / 11.2% (498-502 s); the closed "or" questions (22 of the 272) are answered right 8 / 9 / 10
-    times, the others (yes/no) 177 / 161 / 160 of 250. The question-only majority answers 50.7% of the closed ones.
-    How the recipe got there (same setting; seed 0 / 1, and 2): with 10% held out, learning rate 5e-4 and no
-    ``answer_options`` the earlier records (Intel Xeon) gave closed 58.5 / 58.1 / 58.5%, the "or"
-    questions 3-4 right; ``answer_options`` alone 59.2 / 59.6% ("or" 10 / 8 right), and with the loss also over the
-    allowed answers only 57.0 / 54.4% (the yes/no questions got worse); holding out 2% 63.6 / 60.7 / 64.3% (the
-    records of commit 9944eb7, "or" 8 / 8 / 9 right, yes/no 165 / 157 / 166 of 250); learning rate 1e-3 then gave
-    these records. The model fits its train questions harder at 1e-3 (train loss 0.06 in the last epoch against
-    0.19), and what regularises it loses closed accuracy. Not taken (script runs, one thread, two runs sharing the
-    cores): at 1e-3, batch 16 (54.8 / 61.8%, seeds 1 / 2), batch 64 (61.0 / 63.2%), width 192 (59.9 / 64.3%, 877 s),
-    learning rate 2e-3 (seed 1: 61.4%); at 5e-4, image augmentation (shifts up to 6%, scale ±8%, brightness and
-    contrast ±10%: 59.2 / 58.5%), label smoothing 0.1 (59.9 / 57.4%), 60 epochs (61.4 / 64.3 / 60.7%), dropout 0.1
-    (seed 1: 61.8%), a 240-px image in 30-px patches (seed 0, 10% held out: 56.3%); earlier, with 20 epochs,
-    dropout 0.2 with weight decay 0.05 (closed 59.6 / 58.5%), a conv stem (54.4%), one summary token per question
-    (53.7%), the train questions' templated rephrasings (``question_frame``) as more train rows (57.0% against
-    57.7%).
+    ``answer_options="question"``. VQA-RAD official split (``vqa-rad``), seeds 0-2 (harness, one thread, two runs
+    sharing the 2 cores of an AMD EPYC): closed 68.0 / 62.5 / 62.5% (mean 64.3), open 10.1 / 12.3 / 11.2%
+    (498-502 s); the closed "or" questions (22 of the 272) are answered right 8 / 9 / 10 times, the others (yes/no)
+    177 / 161 / 160 of 250. The question-only majority answers 50.7% of the closed ones. How the recipe got there
+    (same setting; seed 0 / 1, and 2): with 10% held out, learning rate 5e-4 and no ``answer_options`` the earlier
+    records (Intel Xeon) gave closed 58.5 / 58.1 / 58.5%, the "or" questions 3-4 right; ``answer_options`` alone
+    59.2 / 59.6% ("or" 10 / 8 right), and with the loss also over the allowed answers only 57.0 / 54.4% (the yes/no
+    questions got worse); holding out 2% 63.6 / 60.7 / 64.3% (the records of commit 9944eb7, "or" 8 / 8 / 9 right,
+    yes/no 165 / 157 / 166 of 250); learning rate 1e-3 then gave these records. The model fits its train questions
+    harder at 1e-3 (seed 0: train loss 0.06 in the last epoch against 0.19); image augmentation and label smoothing,
+    which make it fit less, cost 2-4 points of closed accuracy at 5e-4. Not taken (script runs, one thread, two runs
+    sharing the cores): at 1e-3, batch 16 (54.8 / 61.8%, seeds 1 / 2), batch 64 (61.0 / 63.2%), width 192
+    (59.9 / 64.3%, 877 s), learning rate 2e-3 (seed 1: 61.4%); at 5e-4, image augmentation (shifts up to 6%, scale
+    ±8%, brightness and contrast ±10%: 59.2 / 58.5%), label smoothing 0.1 (59.9 / 57.4%), 60 epochs
+    (61.4 / 64.3 / 60.7%), dropout 0.1 (seed 1: 61.8%), a 240-px image in 30-px patches (seed 0, 10% held out:
+    56.3%); earlier, with 20 epochs, dropout 0.2 with weight decay 0.05 (closed 59.6 / 58.5%), a conv stem (54.4%),
+    one summary token per question (53.7%), the train questions' templated rephrasings (``question_frame``) as more
+    train rows (57.0% against 57.7%).
     MEVF's split (``vqa-rad-mevf``: the same test questions; its train file adds such rephrasings, 291 of them of
     test questions), seeds 0-2 (same runs): closed 71.7 / 70.2 / 73.2% (mean 71.7), open 35.8 / 40.2 / 38.0%
     (849-878 s); at learning rate 5e-4 72.8 / 76.1 / 66.5% and 41.3 / 35.8 / 41.9%; with 10% held out and no

@@ -2,9 +2,9 @@
 
 A closed question names its own answer set: "Is this an MRI or a CT scan?" is answered "mri" or "ct", and "Is
 there a pneumothorax?" "yes" or "no". A classifier over the whole train answer vocabulary must learn that from
-examples, and with VQA-RAD's 1,797 train questions it does not: the standard recipe's records (seeds 0-2) answered
-3-4 of the 22 closed "or" questions of the official test split right, with answers such as "abscess" for "Is this
-an MRI or a CT scan?".
+examples, and with VQA-RAD's 1,797 train questions it does not: the standard records made before this module
+(seeds 0-2) answered 3-4 of the 22 closed "or" questions of the official test split right, with answers such as
+"abscess" for "Is this an MRI or a CT scan?".
 
 ``OptionIndex.allowed(question)`` gives the vocabulary answers the question allows:
 
