@@ -18,6 +18,7 @@ checkpoint works too. User errors print one line ``zoo: error: ...`` and exit 2 
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import os
 import sys
@@ -138,6 +139,9 @@ class ZooCLI(LightningCLI):
         parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
         parser.set_defaults({"trainer.default_root_dir": f"runs/finetune/{self.task}",
                              "trainer.enable_checkpointing": False})  # LastCheckpoint writes last.ckpt
+        notes = (inspect.getdoc(self.model_class) or "").partition("\n\n")[2]
+        if notes:  # the task model's docstring beyond its first line: what --help ends with
+            parser.epilog = f"{self.task}: {notes}"
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         super().parse_arguments(parser, args)

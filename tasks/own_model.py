@@ -193,22 +193,38 @@ class FineTune:
 
 
 class SentimentFineTune(FineTune, sentiment.Module):
+    """Sentiment classification: text → label (the labels of the training data)."""
+
     TASK = "sentiment"
 
 
 class CaptioningFineTune(FineTune, captioning.Module):
+    """Image captioning: image → caption text."""
+
     TASK = "captioning"
 
 
 class VQAFineTune(FineTune, vqa.Module):
+    """Visual question answering: image + question → answer."""
+
     TASK = "vqa"
 
 
 class MedReportFineTune(FineTune, med_report.Module):
+    """Medical report generation: radiograph (+ indication) → report text."""
+
     TASK = "med_report"
 
 
 class ASRFineTune(FineTune, asr.Module):
+    """Speech recognition (audio → transcript).
+
+    Audio is decoded with soundfile (WAV, FLAC, NIST SPHERE), resampled to 16 kHz and mixed to mono; an unreadable,
+    empty or NaN/inf file is a one-line error naming it. Audio longer than max_audio_seconds (5 s unless
+    options set it, e.g. {max_audio_seconds: 30}) is not chunked: it is an error naming the file, or with options
+    {on_long: truncate} only its first max_audio_seconds are used (the transcript stays whole).
+    """
+
     TASK = "asr"
 
 

@@ -73,7 +73,7 @@ def write_reports(folder: Path, count: int = 12) -> Path:
     return folder
 
 
-def _tone(path: Path, hz: float, seconds: float = 0.5, rate: int = 16000) -> None:
+def write_tone(path: Path, hz: float, seconds: float = 0.5, rate: int = 16000) -> None:
     t = np.arange(int(seconds * rate)) / rate
     noise = np.random.default_rng(int(hz)).normal(0, 0.01, t.shape)
     soundfile.write(path, (0.3 * np.sin(2 * np.pi * hz * t) + noise).astype(np.float32), rate)
@@ -87,7 +87,7 @@ def write_speech(folder: Path, count: int = 12) -> Path:
         writer.writerow(["file_name", "transcription"])
         for i in range(count):
             word = ("one", "two")[i % 2]
-            _tone(folder / f"utt{i:02d}.wav", 300.0 + 400.0 * (i % 2) + i)
+            write_tone(folder / f"utt{i:02d}.wav", 300.0 + 400.0 * (i % 2) + i)
             writer.writerow([f"utt{i:02d}.wav", word])
     return folder
 

@@ -16,7 +16,7 @@ from tasks.checkpoints import load_checkpoint
 from tasks.own_data import carve
 from tasks.own_datamodule import SentimentData
 from tasks.own_model import build_config
-from tests.finetune_data import WRITERS, write_reviews
+from tests.finetune_data import WRITERS, write_reviews, write_speech, write_tone
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.logger", "false"]
@@ -164,3 +164,20 @@ def test_a_hub_id_offline_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("zoo: error: hub:nobody/no-such-set: cannot load")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_asr_help_says_what_happens_to_long_audio(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fit", "--task", "asr", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "not chunked" in help_text and "{on_long: truncate}" in help_text and "5 s unless" in help_text
+
+
+def test_asr_audio_over_the_limit_is_named_or_truncated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_speech(tmp_path / "data")
+    write_tone(data / "utt03.wav", 320.0, seconds=6.0)  # over the 5 s default
+    argv = ["fit", "--task", "asr", "--data.path", str(data), "--trainer.max_steps", "2",
+            "--trainer.default_root_dir", str(tmp_path / "run"), *QUIET]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "utt03.wav: audio is 6.00 s long" in err and "max_audio_seconds=5.0" in err
+    assert main([*argv, "--model.options", "{on_long: truncate}"]) == 0
