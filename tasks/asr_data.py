@@ -36,7 +36,7 @@ from torch.utils.data import Dataset, Sampler
 
 from tasks import asr_sources, seq2seq
 from tasks.audio import load_audio, log_mel_features
-from tasks.data import cache_dir, cached_generated, fingerprint_files, fingerprint_params
+from tasks.data import cache_dir, cached_generated, fingerprint_files, fingerprint_params, load_hub
 from tasks.generators import tts_digits
 from tasks.metrics.asr import normalize_transcript
 
@@ -130,7 +130,7 @@ def tts_digits_splits(size: str) -> tuple[dict[str, datasets.Dataset], str]:
 
 def _hub_librispeech(hub_id: str) -> tuple[dict[str, datasets.Dataset], str]:
     """``openslr/librispeech_asr`` ("clean": train.100, validation, test), decoded by soundfile, not torchcodec."""
-    ds = datasets.load_dataset(hub_id, "clean").cast_column("audio", datasets.Audio(decode=False))
+    ds = load_hub(hub_id, "clean").cast_column("audio", datasets.Audio(decode=False))
     fp = fingerprint_params(hub=hub_id, train=ds["train.100"]._fingerprint, test=ds["test"]._fingerprint)
 
     def featurize_hub(batch: dict[str, list]) -> dict[str, list]:

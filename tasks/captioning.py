@@ -27,7 +27,7 @@ import torch
 import zoo
 from tasks import seq2seq, vision
 from tasks.base import ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
-from tasks.data import cached_generated, fingerprint_files, fingerprint_params, require_file
+from tasks.data import cached_generated, fingerprint_files, fingerprint_params, load_hub, require_file
 from tasks.generators import shapes_captions
 from tasks.inputs import read_text, resolve_inside, text_lines
 from tasks.metrics.caption import CaptionMetrics
@@ -198,9 +198,7 @@ def _by_split(rows: list[dict], val_size: int) -> dict[str, list[dict]]:
 
 
 def _load_hub(hub_id: str, val_size: int) -> tuple[dict[str, list[dict]], str]:
-    import datasets  # touched only when a user asks for a hub id
-
-    ds = datasets.load_dataset(hub_id)
+    ds = load_hub(hub_id)
     rows = []
     for split in ds:
         column = next((c for c in ("captions", "sentences", "caption", "text") if c in ds[split].column_names), None)

@@ -20,6 +20,17 @@ import datasets
 datasets.disable_progress_bars()
 
 
+def load_hub(hub_id: str, *configuration: str) -> datasets.DatasetDict:
+    """``datasets.load_dataset(hub_id, *configuration)``, touched only when a user names a hub id; a one-line
+    ``ValueError`` naming the id when it cannot be loaded (offline, unknown id, no permission)."""
+    try:
+        return datasets.load_dataset(hub_id, *configuration)
+    except Exception as error:  # datasets raises many types: ConnectionError, DatasetNotFoundError, ...
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"hub:{hub_id}: cannot load from the Hugging Face hub ({reason}); offline, give a local "
+                         f"copy instead") from None
+
+
 def cache_dir() -> Path:
     """Root of the zoo's caches: ``$ZOO_CACHE`` or ``~/.cache/zoo``."""
     return Path(os.environ.get("ZOO_CACHE", Path.home() / ".cache" / "zoo"))

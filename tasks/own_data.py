@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tasks.data import load_hub
 from tasks.inputs import list_images, read_text
 
 SPLITS = ("train", "val", "test")
@@ -192,14 +193,7 @@ def _rooted(rows: list[dict], root: Path) -> list[dict]:
 
 def hub_rows(hub_id: str) -> dict[str, list[dict]]:
     """Rows of every split of a hub dataset (only when asked for); a one-line error when it cannot be loaded."""
-    import datasets
-
-    try:
-        ds = datasets.load_dataset(hub_id)
-    except Exception as error:  # offline, unknown id, no permission: datasets raises many types
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(f"hub:{hub_id}: cannot load from the Hugging Face hub ({reason}); offline, give a local "
-                         f"file or folder instead") from None
+    ds = load_hub(hub_id)
     rows: dict[str, list[dict]] = {}
     for split in ds:
         name = SPLIT_NAMES.get(split.split(".")[0].lower(), "train")

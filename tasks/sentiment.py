@@ -25,7 +25,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 import zoo
 from tasks import sentiment_corpus
 from tasks.base import ConfigDataModule, Optim, TaskModule, TaskSpec
-from tasks.data import cached_generated, fingerprint_files, fingerprint_params, require_file
+from tasks.data import cached_generated, fingerprint_files, fingerprint_params, load_hub, require_file
 from tasks.inputs import DataError, text_lines
 from tasks.metrics.classification import ClassificationScores
 from tasks.reference import BiLSTMClassifier
@@ -163,9 +163,7 @@ def _hold_out(rows: list[dict], size: int) -> tuple[list[dict], list[dict]]:
 
 
 def _load_hub_sst2(hub_id: str, val_size: int) -> tuple[dict[str, list[dict]], str]:
-    import datasets  # touched only when a user asks for a hub id
-
-    ds = datasets.load_dataset(hub_id)
+    ds = load_hub(hub_id)
     def rows(split: str) -> list[dict]:
         return [{"id": f"{split}-{i}", "text": r["sentence"].strip(), "label": int(r["label"])}
                 for i, r in enumerate(ds[split])]

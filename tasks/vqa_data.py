@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from tasks.data import cached_generated, fingerprint_files, fingerprint_params, require_file
+from tasks.data import cached_generated, fingerprint_files, fingerprint_params, load_hub, require_file
 from tasks.generators import sort_of_clevr as clevr
 from tasks.inputs import DataError, read_text, resolve_inside
 from tasks.metrics.vqa_normalize import normalize_exact, normalize_vqa_answer
@@ -233,9 +233,7 @@ def vqav2_local_rows(root: Path, split: str) -> list[dict]:
 def hub_splits(hub_id: str, size: int, rad: bool) -> tuple[dict[str, Questions], str]:
     """A hub copy: VQAv2 (question, image, multiple_choice_answer, answers[].answer, answer_type; test = validation)
     or VQA-RAD (``rad``: question, image, answer; test = test; closed = a yes/no answer, as papers group it)."""
-    import datasets  # touched only when a user asks for a hub id
-
-    ds = datasets.load_dataset(hub_id)
+    ds = load_hub(hub_id)
     normalize = normalize_exact if rad else normalize_vqa_answer
     splits = {}
     for split, source in (("train", "train"), ("test", "test" if "test" in ds else "validation")):

@@ -1,5 +1,5 @@
-"""ASR task: release-layout loaders on fixture folders (FSDD, AN4 with NIST SPHERE, LibriSpeech), bad audio,
-length policy, scoring from prediction rows, CTC on and off, the whisper reference and whisper-checkpoint init."""
+"""ASR task: release-layout loaders on fixture folders (FSDD, AN4 with NIST SPHERE, LibriSpeech folder and hub id), bad
+audio, length policy, scoring from prediction rows, CTC on and off, the whisper reference and whisper-checkpoint init."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import dataclasses
 import math
 from pathlib import Path
 
+import datasets
 import numpy as np
 import pytest
 import soundfile
@@ -107,6 +108,35 @@ def test_librispeech_folder_uses_every_train_folder_and_dev_clean(librispeech_fo
     assert {name: len(split) for name, split in splits.items()} == {"train": 6, "val": 3, "test": 3}
     assert _texts(splits["val"])["librispeech:84-198-0001"] == "CHAPTER 2 OF THE BOOK"
     assert {row_id.split(":")[1].split("-")[0] for row_id in splits["train"]["id"]} == {"19", "20"}
+
+
+def test_librispeech_hub_id_reads_the_clean_splits_undecoded(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hub:openslr/librispeech_asr`` on a local stand-in of its "clean" configuration (its columns; FLAC bytes)."""
+    def split(speaker: int) -> datasets.Dataset:
+        rows = {"file": [], "audio": [], "text": [], "speaker_id": [], "chapter_id": [], "id": []}
+        for utt in range(2):
+            utt_id = f"{speaker}-7-{utt:04d}"
+            path = write_tone(tmp_path / f"{utt_id}.flac", 200 + 100 * utt, seconds=0.2 + 0.1 * utt)
+            for column, value in {"file": path.name, "audio": {"bytes": path.read_bytes(), "path": path.name},
+                                  "text": f"WORD {speaker} {utt}", "speaker_id": speaker, "chapter_id": 7,
+                                  "id": utt_id}.items():
+                rows[column].append(value)
+        return datasets.Dataset.from_dict(rows).cast_column("audio", datasets.Audio(sampling_rate=16000))
+
+    asked = []
+
+    def load_dataset(path: str, name: str) -> datasets.DatasetDict:
+        asked.append((path, name))
+        return datasets.DatasetDict({"train.100": split(1), "validation": split(2), "test": split(3)})
+
+    monkeypatch.setattr(asr_data.datasets, "load_dataset", load_dataset)
+    splits, fingerprint = asr_data.load_splits("librispeech", "hub:openslr/librispeech_asr", val_size=1)
+    assert asked == [("openslr/librispeech_asr", "clean")] and fingerprint
+    assert _texts(splits["test"]) == {"librispeech:3-7-0000": "WORD 3 0", "librispeech:3-7-0001": "WORD 3 1"}
+    assert _texts(splits["val"])["librispeech:2-7-0001"] == "WORD 2 1" and len(splits["train"]) == 2
+    assert splits["test"]["num_frames"] == [20, 30]
+    assert asr_data.decode_features(splits["test"][1]).shape == (asr_data.NUM_MEL_BINS, 30)
 
 
 @pytest.mark.parametrize("bad_bytes", [b"RIFF\x00\x00\x00\x00WAVEjunk", b"not audio at all"])

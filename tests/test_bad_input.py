@@ -121,6 +121,20 @@ def test_manifest_path_outside_the_data_folder_is_an_error(tmp_path: Path, zoo_f
     assert "captions.jsonl:1" in line and "outside the data folder" in line
 
 
+@pytest.mark.parametrize("task,benchmark,hub_id", [
+    ("sentiment", "sst2", "stanfordnlp/sst2"), ("captioning", "flickr30k", "nlphuji/flickr30k"),
+    ("vqa", "vqa-rad", "flaviagiammarino/vqa-rad"), ("asr", "librispeech", "openslr/librispeech_asr"),
+])
+def test_a_hub_id_that_cannot_be_reached_is_named(task: str, benchmark: str, hub_id: str, zoo_fails,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def offline(*args: object, **kwargs: object) -> None:
+        raise ConnectionError(f"Couldn't reach '{args[0]}' on the Hub (OfflineModeIsEnabled)")
+
+    monkeypatch.setattr("datasets.load_dataset", offline)
+    error = zoo_fails("bench", task, "--benchmark", benchmark, "--data-dir", f"hub:{hub_id}", "--recipe", "smoke")
+    assert error.startswith(f"zoo: error: hub:{hub_id}: cannot load from the Hugging Face hub (Couldn't reach")
+
+
 # ---------------------------------------------------------------- audio
 def test_truncated_audio_is_named(tmp_path: Path) -> None:
     path = _wav(tmp_path / "cut.wav", _sine(1.0, SAMPLE_RATE_HZ))
