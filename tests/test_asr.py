@@ -1,5 +1,6 @@
-"""ASR task: release-layout loaders on fixture folders (FSDD, AN4 with NIST SPHERE, LibriSpeech folder and hub id), bad
-audio, length policy, scoring from prediction rows, CTC on and off, the whisper reference and whisper-checkpoint init."""
+"""ASR task: release-layout loaders on fixture folders (FSDD, AN4 with NIST SPHERE, LibriSpeech folder and hub id),
+bad audio, length policy, scoring from prediction rows, CTC on and off, the whisper reference and whisper-checkpoint
+init."""
 
 from __future__ import annotations
 
