@@ -131,7 +131,7 @@ def test_librispeech_hub_id_reads_the_clean_splits_undecoded(tmp_path: Path,
         asked.append((path, name))
         return datasets.DatasetDict({"train.100": split(1), "validation": split(2), "test": split(3)})
 
-    monkeypatch.setattr(asr_data.datasets, "load_dataset", load_dataset)
+    monkeypatch.setattr("datasets.load_dataset", load_dataset)  # what tasks.data.load_hub calls
     splits, fingerprint = asr_data.load_splits("librispeech", "hub:openslr/librispeech_asr", val_size=1)
     assert asked == [("openslr/librispeech_asr", "clean")] and fingerprint
     assert _texts(splits["test"]) == {"librispeech:3-7-0000": "WORD 3 0", "librispeech:3-7-0001": "WORD 3 1"}
