@@ -14,6 +14,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from benchmarks.errors import USER_ERRORS, report
 from leaderboard.store import DEFAULT_DIR
@@ -178,7 +179,7 @@ def _models() -> int:
     for name, task in TASKS.items():
         spec = task.SPEC
         direction = "higher" if spec.higher_is_better else "lower"
-        print(f"  {name:<11} v{spec.version}  benchmarks {', '.join(spec.benchmarks)}; "
+        print(f"  {name:<11} v{spec.version}  benchmarks {', '.join(spec.benchmark_names)}; "
               f"primary {spec.primary_metric} ({direction} is better); models {', '.join(spec.models)}")
     return 0
 
@@ -232,8 +233,39 @@ def _quiet_third_party() -> None:
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
 
 
+class _MessageLines(logging.StreamHandler):
+    """Bare message lines: below WARNING on the ``sys.stdout``, from WARNING on the ``sys.stderr`` of the moment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(message)s"))
+        self._warning = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._warning = record.levelno >= logging.WARNING
+        super().emit(record)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr if self._warning else sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # logging.StreamHandler assigns it in __init__
+        pass
+
+
+def show_library_messages() -> None:
+    """Show the tasks' log messages as bare lines: INFO (test samples, what a checkpoint loaded) on stdout, warnings
+    on stderr. Library code only logs; this is where its messages become output."""
+    logger = logging.getLogger("tasks")
+    logger.setLevel(logging.INFO)
+    if not any(isinstance(h, _MessageLines) for h in logger.handlers):
+        logger.addHandler(_MessageLines())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    show_library_messages()
     if argv and argv[0] in FINETUNE_COMMANDS:  # Lightning's own CLI parses these (benchmarks/lightning_cli.py)
         from benchmarks.lightning_cli import main as lightning_main
 

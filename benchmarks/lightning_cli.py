@@ -1,7 +1,7 @@
 """``zoo fit | validate | test | predict``: fine-tune one task on your data through Lightning's ``LightningCLI``.
 
 ``--task NAME`` (or ``task:`` in a ``--config`` file) is read first and picks the task's model and data classes
-(``tasks/own_model.py``, ``tasks/own_datamodule.py``); everything else is ``LightningCLI``: every Trainer flag
+(``Model`` and ``Data`` of ``tasks/<task>/finetune.py``); everything else is ``LightningCLI``: every Trainer flag
 (``--trainer.devices``, ``--trainer.precision``, ``--trainer.max_steps``, ...), ``--model.*``, ``--data.*``,
 ``--config file.yaml``, ``--print_config``, ``--ckpt_path`` (a file, or ``last``: ``<checkpoint dir>/last.ckpt``).
 Added to Lightning's: ``--checkpoint.dirpath`` / ``--checkpoint.every_n_steps`` (``LastCheckpoint``: ``last.ckpt`` in
@@ -32,7 +32,7 @@ import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from benchmarks.errors import USER_ERRORS, report
-from tasks.resume import ResumePoint
+from tasks.core.resume import ResumePoint
 
 WEIGHT_ARGS = ("init_from", "image_checkpoint", "audio_checkpoint")  # starting points: unused when resuming
 
@@ -47,7 +47,7 @@ def task_from_argv(argv: Sequence[str]) -> str:
     path) is read here first, so a missing or malformed one is a one-line error naming it, with or without
     ``--task``."""
     from tasks import TASKS
-    from tasks.inputs import load_yaml
+    from tasks.core.inputs import load_yaml
 
     given: dict[str, list[str]] = {"--task": [], "--config": [], "-c": [], **{g: [] for g in CONFIG_GROUPS}}
     for i, arg in enumerate(argv):
@@ -82,7 +82,7 @@ class _SaveConfig(SaveConfigCallback):
 class LastCheckpoint(ResumePoint):
     """``last.ckpt``, what ``--ckpt_path last`` resumes: written at each epoch's end (after validation) and every
     ``every_n_steps`` optimizer steps inside an epoch, atomically, with the train loader's position and the RNG
-    states (``tasks.resume``), so a fit killed at any point continues exactly as if it had not stopped."""
+    states (``tasks.core.resume``), so a fit killed at any point continues exactly as if it had not stopped."""
 
     def __init__(self, dirpath: str | None = None, every_n_steps: int = 50) -> None:
         """Where and how often ``last.ckpt`` is written.
@@ -163,9 +163,9 @@ class ZooCLI(LightningCLI):
         return Path(sub.checkpoint.dirpath or Path(sub.trainer.default_root_dir) / "checkpoints")
 
     def _parse_ckpt_path(self) -> None:
-        """Replaces Lightning's: load with ``weights_only=True`` (``tasks.checkpoints``), check the task, and take
+        """Replaces Lightning's: load with ``weights_only=True`` (``tasks.core.checkpoints``), check the task, and take
         every model argument from the checkpoint (a ``zoo bench`` checkpoint: its Config as ``options``)."""
-        from tasks.checkpoints import load_checkpoint
+        from tasks.core.checkpoints import load_checkpoint
 
         sub = self.config[self.config.subcommand]
         if not sub.ckpt_path:
@@ -183,7 +183,7 @@ class ZooCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         """Fit (or evaluate without a checkpoint): build ``model.data_info`` from the training data."""
-        from tasks.own_model import build_config
+        from tasks.core.finetune import build_config
 
         sub = self.config[self.subcommand]
         if sub.model.data_info:
@@ -231,14 +231,14 @@ def _list_option(argv: Sequence[str], flag: str) -> list[str]:
 
 def main(argv: Sequence[str]) -> int:
     """Run ``argv`` (``[SUBCOMMAND, ...]``); 0 on success, 2 on a user error (one line on stderr)."""
-    from tasks.own_datamodule import DATAMODULES
-    from tasks.own_model import MODELS
+    from tasks import get_finetune
 
     warnings.filterwarnings("ignore", message=r".*LightningCLI's args parameter is intended.*")
     os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")  # Lightning 2.6 calls deprecated helpers
     try:
         task = task_from_argv(argv[1:])
-        ZooCLI(task, MODELS[task], DATAMODULES[task], args=_list_option(argv, "--data.predict"),
+        finetune = get_finetune(task)
+        ZooCLI(task, finetune.Model, finetune.Data, args=_list_option(argv, "--data.predict"),
                seed_everything_default=0,
                save_config_callback=_SaveConfig, save_config_kwargs={"overwrite": True},
                auto_configure_optimizers=False, parser_kwargs={"prog": "zoo"})

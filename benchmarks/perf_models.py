@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import zoo
-from tasks.asr_whisper import dimensions
+from tasks.asr.whisper_reference import dimensions
 
 NUM_MEL_BINS = 80
 # Dense bf16 tensor-core peak FLOP/s by device-name fragment (first match wins); --peak-tflops overrides.

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from tasks import TASKS
-from tasks.base import batch_size_of
+from tasks.core.contract import batch_size_of
 
 # Fields that only set how much data is generated and that are slow to generate at the recipe's size: asr's
 # utterances (speech synthesis and log-mel). Cheap generated sets (vqa's scenes) keep the recipe's size.
@@ -27,7 +27,7 @@ DATA_SIZE_FIELDS = ("builtin_size",)
 
 def task_config(task: Any, recipe: str) -> Any:
     """The recipe's config on the task's built-in benchmark, with the smoke recipe's data size."""
-    benchmark = task.SPEC.benchmarks[0]
+    benchmark = task.SPEC.benchmarks[0].name
     config = task.PRESETS[recipe](benchmark)
     if recipe == "smoke":
         return config
@@ -97,5 +97,5 @@ def task_throughput(name: str, recipe: str, device: torch.device, batches: int, 
     module = task.Module(config, datamodule.tokenizer.to_dict(), **datamodule.module_kwargs())
     sample = [_to(batch, device) for batch in _batches(loader, batches + 1)]
     model = model_samples_per_second(module, sample, device, config.optim.grad_clip)
-    return {"recipe": recipe, "benchmark": task.SPEC.benchmarks[0], "batch_size": config.optim.batch_size,
+    return {"recipe": recipe, "benchmark": task.SPEC.benchmarks[0].name, "batch_size": config.optim.batch_size,
             "pipeline_samples_per_second": pipeline, "model_samples_per_second": model, "ratio": pipeline / model}

@@ -27,7 +27,7 @@ from leaderboard.schema import Record
 from leaderboard.errors import RecordError
 from leaderboard.store import read_records
 from tasks import get_task
-from tasks.base import config_from_dict
+from tasks.core.contract import config_from_dict
 
 MISSING = object()  # a config field one side lacks
 

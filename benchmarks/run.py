@@ -1,8 +1,8 @@
 """Run one benchmark: seed, train with the recipe, checkpoint, test, write one record.
 
 ``last.ckpt`` is written at each epoch's end and every ``checkpoint_every_n_steps`` steps inside an epoch, with
-the data position and RNG states (``tasks.resume``), so ``--resume`` after a kill ends with the metrics of an
-uninterrupted run. The checkpoint is loaded with ``weights_only=True`` and checked first (``tasks.checkpoints``):
+the data position and RNG states (``tasks.core.resume``), so ``--resume`` after a kill ends with the metrics of an
+uninterrupted run. The checkpoint is loaded with ``weights_only=True`` and checked first (``tasks.core.checkpoints``):
 another task's, another config's or differently shaped weights are a one-line error.
 
 A run either ends with a validated record appended to the leaderboard or writes none: a failure
@@ -35,9 +35,9 @@ from leaderboard.predictions import relative_path, write_predictions
 from leaderboard.schema import config_hash
 from leaderboard.store import DEFAULT_DIR, append_record
 from tasks import get_task
-from tasks.base import batch_size_of
-from tasks.checkpoints import check_compatible, check_same_config, load_checkpoint
-from tasks.resume import ResumePoint, resumable
+from tasks.core.contract import batch_size_of
+from tasks.core.checkpoints import check_compatible, check_same_config, load_checkpoint
+from tasks.core.resume import ResumePoint, resumable
 
 NUM_SAMPLES = 8  # test predictions copied into the record's samples (the HTML gallery shows them)
 

@@ -15,8 +15,10 @@ import soundfile
 import torch
 
 from leaderboard.predictions import read_predictions
-from tasks import asr, asr_data, asr_sources
-from tasks.asr_whisper import WhisperASR, dimensions, init_zoo_audio
+from tasks import asr
+from tasks.asr import data as asr_data
+from tasks.asr import sources as asr_sources
+from tasks.asr.whisper_reference import WhisperASR, dimensions, init_zoo_audio
 from tests.runs import two_step_run
 
 TONE_SECONDS = 0.3
@@ -131,7 +133,7 @@ def test_librispeech_hub_id_reads_the_clean_splits_undecoded(tmp_path: Path,
         asked.append((path, name))
         return datasets.DatasetDict({"train.100": split(1), "validation": split(2), "test": split(3)})
 
-    monkeypatch.setattr("datasets.load_dataset", load_dataset)  # what tasks.data.load_hub calls
+    monkeypatch.setattr("datasets.load_dataset", load_dataset)  # what tasks.core.data.load_hub calls
     splits, fingerprint = asr_data.load_splits("librispeech", "hub:openslr/librispeech_asr", val_size=1)
     assert asked == [("openslr/librispeech_asr", "clean")] and fingerprint
     assert _texts(splits["test"]) == {"librispeech:3-7-0000": "WORD 3 0", "librispeech:3-7-0001": "WORD 3 1"}
@@ -188,10 +190,10 @@ def test_config_fills_benchmark_defaults_and_round_trips() -> None:
     an4, libri = asr.Config(benchmark="an4"), asr.Config(benchmark="librispeech")
     assert (an4.max_audio_seconds, an4.normalizer) == (8.0, "whisper-english+split-digits")
     assert libri.normalizer == "whisper-english" and libri.decoding.max_new_tokens == libri.max_target_tokens
-    from tasks.base import config_from_dict
+    from tasks.core.contract import config_from_dict
     assert config_from_dict(asr.Config, dataclasses.asdict(asr.quick("fsdd"))) == asr.quick("fsdd")
     for recipe, make in asr.PRESETS.items():
-        for benchmark in asr.SPEC.benchmarks:
+        for benchmark in asr.SPEC.benchmark_names:
             for arch in asr.SPEC.models:
                 assert make(benchmark, arch).benchmark == benchmark, recipe
 

@@ -11,7 +11,7 @@ import pytest
 import soundfile
 import torch
 
-from tasks.audio import SAMPLE_RATE_HZ, load_audio, log_mel_features, resample
+from tasks.core.audio import SAMPLE_RATE_HZ, load_audio, log_mel_features, resample
 
 TONE_HZ = 440.0
 

@@ -16,11 +16,13 @@ import torch
 
 import zoo
 from benchmarks.cli import main as zoo_main
-from tasks import captioning, inputs, med_report, sentiment, vision, vqa
-from tasks.audio import SAMPLE_RATE_HZ, load_audio
-from tasks.checkpoints import CheckpointError, check_compatible, load_checkpoint
-from tasks.inputs import DataError
-from tasks.metrics.vqa import ExactMatchAccuracy
+from tasks import captioning, med_report, sentiment, vqa
+from tasks.core import inputs
+from tasks.core import vision
+from tasks.core.audio import SAMPLE_RATE_HZ, load_audio
+from tasks.core.checkpoints import CheckpointError, check_compatible, load_checkpoint
+from tasks.core.inputs import DataError
+from tasks.vqa.metric import ExactMatchAccuracy
 
 EARLIER = '{"id": "an-earlier-record"}\n'
 

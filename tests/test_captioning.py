@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from benchmarks.run import RunOptions, run_benchmark
-from tasks import captioning, vision
+from tasks import captioning
+from tasks.core import vision
 
 COLOURS = {"red": (220, 30, 30), "blue": (30, 80, 220), "green": (30, 160, 60)}
 

@@ -9,7 +9,8 @@ import math
 import pytest
 import torch
 
-from tasks import asr, ctc
+from tasks import asr
+from tasks.asr import ctc
 from tests.test_asr import _batch
 
 BLANK = 0

@@ -12,10 +12,10 @@ import torch
 
 from benchmarks.cli import main
 from tasks import TASKS
-from tasks.checkpoints import load_checkpoint
-from tasks.own_data import carve
-from tasks.own_datamodule import SentimentData
-from tasks.own_model import build_config
+from tasks.core.checkpoints import load_checkpoint
+from tasks.core.own_data import carve
+from tasks.sentiment.finetune import Data as SentimentData
+from tasks.core.finetune import build_config
 from tests.finetune_data import WRITERS, write_reviews, write_speech, write_tone
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"

@@ -12,7 +12,7 @@ import torch
 from whisper.model import ModelDimensions, Whisper
 
 from benchmarks.cli import main
-from tasks.checkpoints import load_checkpoint
+from tasks.core.checkpoints import load_checkpoint
 from tests.finetune_data import write_captions, write_speech
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"

@@ -12,10 +12,9 @@ import re
 import numpy as np
 import pytest
 
-from tests.test_generators_sort_of_clevr import load_generator
+from tasks.generators import chest_anatomy as ca
+from tasks.generators import chest_phantom as cp
 
-cp = load_generator("chest_phantom")
-ca = load_generator("chest_anatomy")
 FINDINGS = ("cardiomegaly", "effusion", "nodule", "pneumothorax", "consolidation")
 KEYWORDS = {"cardiomegaly": r"cardiomegaly|heart|cardiac silhouette", "effusion": r"effusion|costophrenic",
             "nodule": r"nodul", "pneumothorax": r"pneumothorax", "consolidation": r"consolidation"}

@@ -12,10 +12,9 @@ import re
 import numpy as np
 import pytest
 
-from tests.test_generators_sort_of_clevr import load_generator
+from tasks.generators import shapes_captions as sc
+from tasks.generators import shapes_captions_text as text
 
-sc = load_generator("shapes_captions")
-text = load_generator("shapes_captions_text")
 
 NUM = "one|two|three|four|five|six"
 SIZE = "small|little|large|big"

@@ -4,32 +4,12 @@ an independent answer oracle, the drawing, determinism and the split order."""
 from __future__ import annotations
 
 import collections
-import importlib
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tasks.generators import sort_of_clevr as soc
 
-
-def load_generator(name: str) -> ModuleType:
-    """Import ``tasks/generators/<name>.py`` by path: the ``tasks`` package would pull in torch."""
-    package = "generators_under_test"
-    if package not in sys.modules:
-        folder = ROOT / "tasks" / "generators"
-        spec = importlib.util.spec_from_file_location(
-            package, folder / "__init__.py", submodule_search_locations=[str(folder)])
-        assert spec and spec.loader
-        sys.modules[package] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[package])
-    return importlib.import_module(f"{package}.{name}")
-
-
-soc = load_generator("sort_of_clevr")
 RGB = dict(zip(soc.COLOURS, soc.COLOURS_RGB))
 
 

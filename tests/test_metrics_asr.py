@@ -8,7 +8,7 @@ import pytest
 import torch
 from torchmetrics.functional.text import word_error_rate
 
-from tasks.metrics.asr import ASRMetrics, corpus_rates, normalize_transcript, normalizer_name, per_example
+from tasks.asr.metric import ASRMetrics, corpus_rates, normalize_transcript, normalizer_name, per_example
 
 REFERENCE = "the cat sat down"  # four words the normaliser leaves alone
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tasks.metrics import ClinicalEfficacy, label_report, report_attributes
-from tasks.metrics.clinical_rules import FINDINGS, LABELS
+from tasks.med_report.clinical import ClinicalEfficacy, label_report, report_attributes
+from tasks.med_report.clinical_rules import FINDINGS, LABELS
 
 # sentence → the labels of the findings it mentions (every other finding must be "absent").
 SENTENCES: dict[str, dict[str, str]] = {

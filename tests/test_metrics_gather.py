@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import torch
 
-from tasks.metrics import CaptionMetrics, ExactMatchAccuracy
+from tasks.metrics import CaptionMetrics
+from tasks.vqa.metric import ExactMatchAccuracy
 
 
 @dataclass

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tasks.metrics import ExactMatchAccuracy, VQAAccuracy, normalize_exact, normalize_vqa_answer, vqa_accuracy
+from tasks.vqa.metric import ExactMatchAccuracy, VQAAccuracy, vqa_accuracy
+from tasks.vqa.normalize import normalize_exact, normalize_vqa_answer
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import zoo
 from benchmarks.cli import main
 from benchmarks.compiling import compile_model, compile_unavailable_reason
 from tasks import TASKS
-from tasks.base import TaskDataModule, loader_settings
+from tasks.core.contract import TaskDataModule, loader_settings
 
 MODEL_KEYS = {"asr_vs_whisper": ("ours_seconds", "whisper_seconds", "ratio"),
               "image_vs_timm": ("ours_seconds", "timm_seconds", "ratio")}

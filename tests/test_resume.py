@@ -18,7 +18,7 @@ import torch
 from benchmarks.cli import main as zoo_main
 from benchmarks.run import RunOptions, run_benchmark
 from tasks import TASKS
-from tasks.base import TaskModule
+from tasks.core.contract import TaskModule
 from tests.conftest import env_without_pytest
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # the killed subprocess runs on one thread too

@@ -14,7 +14,8 @@ from torch.testing import assert_close
 
 from benchmarks.run import RunOptions, run_benchmark
 from leaderboard.predictions import read_predictions
-from tasks import TASKS, vqa, vqa_scenes
+from tasks import TASKS, vqa
+from tasks.vqa import scenes as vqa_scenes
 from zoo import MultimodalModel, preset
 from zoo.embedders import conv_stem_grid
 from zoo.model import segment_positions

@@ -9,7 +9,7 @@ import torch
 
 from benchmarks.run import RunOptions, run_benchmark
 from tasks import sentiment
-from tasks.reference import BiLSTMClassifier
+from tasks.sentiment.bilstm import BiLSTMClassifier
 
 
 @pytest.fixture()

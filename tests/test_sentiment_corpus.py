@@ -1,9 +1,8 @@
-"""Tests for tasks.sentiment_corpus: API, determinism, balance, label rules, BoW hardness."""
+"""Tests for tasks.generators.sentiment_corpus: API, determinism, balance, label rules, BoW hardness."""
 
 from __future__ import annotations
 
 import collections
-import importlib.util
 import json
 import math
 import os
@@ -12,29 +11,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULE_PATH = ROOT / "tasks" / "sentiment_corpus.py"
 
 
-def _load_by_path(name: str) -> ModuleType:
-    """Load tasks/sentiment_corpus.py by file path.
-
-    The module is standard-library only; importing it through the ``tasks`` package
-    would also import the task registry (torch & co., several seconds) for nothing.
-    """
-    spec = importlib.util.spec_from_file_location(name, MODULE_PATH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-sc = _load_by_path("sentiment_corpus_under_test")
+from tasks.generators import sentiment_corpus as sc  # noqa: E402
 Clause, Predicate, generate_reviews = sc.Clause, sc.Predicate, sc.generate_reviews
 render_contrast, PREDICATES, PHENOMENA = sc.render_contrast, sc.PREDICATES, sc.PHENOMENA
 CONTRASTS, COPULA_NEGATIONS, VERB_NEGATIONS = sc.CONTRASTS, sc.COPULA_NEGATIONS, sc.VERB_NEGATIONS
@@ -163,12 +146,10 @@ def test_global_random_untouched_and_irrelevant() -> None:
 
 @pytest.mark.parametrize("hash_seed", ["0", "4242"])
 def test_deterministic_across_processes(hash_seed: str) -> None:
-    code = ("import importlib.util, json, sys; "
-            "spec = importlib.util.spec_from_file_location('corpus', sys.argv[1]); "
-            "mod = importlib.util.module_from_spec(spec); sys.modules['corpus'] = mod; "
-            "spec.loader.exec_module(mod); print(json.dumps(mod.generate_reviews(400, 21)))")
+    code = ("import json; from tasks.generators import sentiment_corpus as mod; "
+            "print(json.dumps(mod.generate_reviews(400, 21)))")
     env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-    out = subprocess.run([sys.executable, "-c", code, str(MODULE_PATH)], cwd=ROOT, env=env,
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
                          check=True, capture_output=True, text=True).stdout
     assert json.loads(out) == generate_reviews(400, 21)
 

@@ -17,7 +17,7 @@ from leaderboard.predictions import read_predictions
 from leaderboard.schema import validate_record
 from leaderboard.store import read_records
 from tasks import TASKS, sentiment
-from tasks.base import BATCH_KEYS, Optim
+from tasks.core.contract import BATCH_KEYS, Optim
 
 FAST = {"optim": None}  # placeholder key replaced per task below
 
@@ -36,7 +36,7 @@ def test_spec_and_presets_are_complete(task: str) -> None:
     assert module.SPEC.primary_metric in module.SPEC.metrics
     assert set(module.PRESETS) == {"smoke", "quick", "standard", "gpu"}
     for recipe, make in module.PRESETS.items():
-        config = make(module.SPEC.benchmarks[0], "zoo")
+        config = make(module.SPEC.benchmarks[0].name, "zoo")
         assert isinstance(config, module.Config), recipe
     assert get_benchmark(task, None).builtin
 

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from tasks import tts
+from tasks.generators import tts
 from tasks.generators import tts_digits
 
 TEXT = "one two three"

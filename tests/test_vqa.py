@@ -14,8 +14,9 @@ from PIL import Image
 
 from benchmarks.run import RunOptions, run_benchmark
 from leaderboard.predictions import read_predictions
-from tasks import vqa, vqa_data
-from tasks.base import Optim, config_from_dict, config_to_dict
+from tasks import vqa
+from tasks.vqa import data as vqa_data
+from tasks.core.contract import Optim, config_from_dict, config_to_dict
 
 RAD_ITEMS = [  # (image, question, answer as released, answer_type as released, phrase_type)
     ("synpic 1.jpg", "Is there a fracture?", "Yes ", "CLOSED", "freeform"),

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tasks import vqa, vqa_scenes
-from tasks.vqa_options import OptionIndex
+from tasks import vqa
+from tasks.vqa import scenes as vqa_scenes
+from tasks.vqa.options import OptionIndex
 from tests.test_vqa import write_rad_release
 
 VOCABULARY = ["yes", "no", "mri", "ct", "ct scan", "abscess", "left", "on the left", "right", "right side", "both",
@@ -142,7 +143,7 @@ def test_answer_options_need_the_classifier() -> None:
 
 def test_fine_tuning_on_own_data_restricts_the_predictions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from benchmarks.cli import main
-    from tasks.checkpoints import load_checkpoint
+    from tasks.core.checkpoints import load_checkpoint
     from tests.finetune_data import write_qa
 
     masks = []  # the answer masks the module met, in training and in predict

@@ -29,6 +29,7 @@ class ModelConfig:
     mlp_ratio: float = 4.0
     dropout: float = 0.1
     vocab_size: int = 0  # 0 = no text embedder and no decoder
+    text_input: bool = True  # False: the encoder reads no text (the decoder alone uses the vocabulary)
     max_text_positions: int = 256
     text_conv_kernel: int = 0  # > 0: a residual 1-D conv over text tokens (local n-gram features), odd
     image_size: int = 0  # 0 = no image embedder

@@ -52,6 +52,30 @@ class MultimodalModel(nn.Module):
         self.head = (ClassificationHead(c.width, c.num_classes, c.dropout, c.pool)
                      if c.num_classes > 0 else None)
         self.apply(lambda module: _init_weights(module, c.init))
+        if not c.text_input:  # built and initialised first, so every other weight starts as with a text input
+            self.text = None
+
+    def embed(self, name: str, *args: Any, **kwargs: Any) -> tuple[Tensor, Tensor]:
+        """One modality's embedder: ``embed("image", images)`` -> (B, P, D), (B, P); ``embed("audio", mel,
+        mask)`` -> (B, F', D), (B, F'); ``embed("text", ids, mask, positions=None)`` -> (B, T, D), (B, T)."""
+        return self._embedder(name)(*args, **kwargs)
+
+    def fuse(self, parts: list[tuple[str, Tensor, Tensor]], segments: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Fuse already-embedded parts ``(modality, tokens (B, N, D), mask (B, N))`` -> (B, S, D), (B, S);
+        ``segments`` (B, S) restricts attention to tokens of the same segment or of segment 0."""
+        return self.encoder(parts, segments)
+
+    def project(self, pooled: Tensor) -> Tensor:
+        """Class logits (N, K) from already-pooled fused vectors (N, D)."""
+        if self.head is None:
+            raise ValueError("this model has no classification head (num_classes=0)")
+        return self.head.project(pooled)
+
+    @torch.no_grad()
+    def recalibrate(self) -> list[Tensor]:
+        """Recompute running normalisation statistics from recent training inputs with the current weights
+        (the conv image stem's BatchNorm); returns the buffers it set, [] when there are none."""
+        return self.image.recalibrate() if isinstance(self.image, ConvImageEmbedder) else []
 
     def encode(self, inputs: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         """Embed and fuse the modalities present in `inputs` -> (B, S, D), (B, S)."""

@@ -1,9 +1,9 @@
 """tts-digits: spoken digit strings and command words, synthesised offline with espeak-ng, in noise.
 
 Each utterance is 1–7 words: mostly a digit string ("four one seven", with "oh" sometimes standing for
-zero), otherwise 1–3 command words ("go left", "stop"). It is spoken by ``tasks.tts.synthesize`` with a
+zero), otherwise 1–3 command words ("go left", "stop"). It is spoken by ``tasks.generators.tts.synthesize`` with a
 drawn voice (an English accent plus a male/female variant), rate (120–220 words per minute) and pitch
-(20–80), resampled from espeak's 22050 Hz to 16 kHz with ``tasks.audio.resample``, and mixed with white,
+(20–80), resampled from espeak's 22050 Hz to 16 kHz with ``tasks.core.audio.resample``, and mixed with white,
 pink (1/f) or brown (1/f²) noise at a drawn signal-to-noise ratio (5–30 dB). The SNR is exact over the
 whole clip, espeak's short lead-in and trailing silence included: the noise is scaled so that
 mean(speech²) / mean(noise²) = 10^(snr_db / 10). A mixture peaking above ``PEAK_LIMIT`` is scaled down
@@ -11,7 +11,7 @@ as a whole, which leaves the SNR unchanged.
 
 Rows depend only on ``(seed, index)``: utterance ``i`` draws from ``numpy.random.default_rng([seed, i])``,
 so ``generate(n, seed)`` is a prefix of ``generate(m, seed)`` for ``n < m``, and espeak-ng output is
-bit-deterministic (see ``tasks.tts``).
+bit-deterministic (see ``tasks.generators.tts``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tasks import tts
-from tasks.audio import SAMPLE_RATE_HZ, resample
+from tasks.generators import tts
+from tasks.core.audio import SAMPLE_RATE_HZ, resample
 
 GENERATOR_VERSION: str = "1"
 DIGITS: tuple[str, ...] = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")

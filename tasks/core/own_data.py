@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tasks.data import load_hub
-from tasks.inputs import list_images, read_text
+from tasks.core.data import load_hub
+from tasks.core.inputs import list_images, read_text
 
 SPLITS = ("train", "val", "test")
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",

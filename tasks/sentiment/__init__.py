@@ -23,18 +23,22 @@ import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 import zoo
-from tasks import sentiment_corpus
-from tasks.base import ConfigDataModule, Optim, TaskModule, TaskSpec
-from tasks.data import cached_generated, fingerprint_files, fingerprint_params, load_hub, require_file
-from tasks.inputs import DataError, text_lines
+from tasks.generators import sentiment_corpus
+from tasks.core.contract import Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec
+from tasks.core.data import cached_generated, fingerprint_files, fingerprint_params, load_hub, require_file
+from tasks.core.inputs import DataError, text_lines
 from tasks.metrics.classification import ClassificationScores
-from tasks.reference import BiLSTMClassifier
+from tasks.sentiment.bilstm import BiLSTMClassifier
 
 SPEC = TaskSpec(
     name="sentiment",
     version="1",
     description="text → sentiment label (accuracy, macro-F1)",
-    benchmarks=("reviews", "sst2"),
+    benchmarks=(
+        Benchmark("reviews", builtin=True, target=0.9),
+        Benchmark("sst2", split="dev", data_hint="a GLUE SST-2 folder (train.tsv, dev.tsv) or hub:stanfordnlp/sst2",
+                  target=0.8),
+    ),
     primary_metric="accuracy",
     higher_is_better=True,
     metrics=("accuracy", "macro_f1"),
@@ -60,8 +64,8 @@ class Config:
     optim: Optim = Optim()
 
     def __post_init__(self) -> None:
-        if self.benchmark not in SPEC.benchmarks:
-            raise ValueError(f"benchmark: unknown {self.benchmark!r}; known: {', '.join(SPEC.benchmarks)}")
+        if self.benchmark not in SPEC.benchmark_names:
+            raise ValueError(f"benchmark: unknown {self.benchmark!r}; known: {', '.join(SPEC.benchmark_names)}")
         if self.arch not in ("zoo", "bilstm"):
             raise ValueError(f"arch: must be 'zoo' or 'bilstm', got {self.arch!r}")
         if self.tokenizer not in ("word", "byte", "bpe"):
@@ -200,7 +204,7 @@ class Module(TaskModule):
     def __init__(self, config: Config | Mapping[str, Any], tokenizer: Mapping[str, Any],
                  labels: Sequence[str] = LABELS) -> None:
         if isinstance(config, Mapping):
-            from tasks.base import config_from_dict
+            from tasks.core.contract import config_from_dict
             config = config_from_dict(Config, config)
         super().__init__(config)
         if len(labels) < 2:

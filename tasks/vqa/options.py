@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import torch
 
-from tasks.metrics.vqa_normalize import normalize_exact
+from tasks.vqa.normalize import normalize_exact
 
 AUXILIARIES = frozenset({"is", "are", "am", "was", "were", "does", "do", "did", "can", "could", "has", "have",
                          "had", "will", "would", "should", "shall", "may", "might", "must"})

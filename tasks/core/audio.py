@@ -23,7 +23,7 @@ import numpy as np
 import soundfile
 import torch
 
-from tasks.inputs import DataError, log_once
+from tasks.core.inputs import DataError, log_once
 
 SAMPLE_RATE_HZ = 16000
 HOP_SAMPLES = 160  # whisper's 10 ms hop at 16 kHz

@@ -10,7 +10,7 @@ and what is handled:
 * a manifest path that leaves the data folder (``resolve_inside``): error naming the manifest row and the path;
 * non-image files in an image folder (``list_images``): skipped, one warning naming them;
 * a malformed YAML config (``load_yaml``): error naming the file, line and column;
-* audio (``tasks.audio.load_audio``): corrupt, truncated, empty or NaN/inf → error naming the file; another sample
+* audio (``tasks.core.audio.load_audio``): corrupt, truncated, empty or NaN/inf → error naming the file; another sample
   rate → resampled to 16 kHz, more than one channel → averaged to mono (each logged once per rate/channel count);
 * over-long text: truncated to the task's ``max_length`` tokens by the tokenizer (the Config field says so).
 

@@ -18,9 +18,9 @@ import random
 import re
 from pathlib import Path
 
-from tasks.data import require_file
+from tasks.core.data import require_file
 from tasks.generators.tts_digits import DIGITS
-from tasks.inputs import read_text, resolve_inside
+from tasks.core.inputs import read_text, resolve_inside
 
 VAL_SEED = 0  # validation carved from train: a fixed draw, independent of the training seed
 FSDD_NAME = re.compile(r"(\d)_([A-Za-z]+)_(\d+)\.wav")

@@ -5,7 +5,7 @@ init arguments (what ``LightningCLI`` parses), starting points, freezing, a head
 overrides, takes the data-dependent ``data_info`` (tokenizer, label set, answer vocabulary, feature statistics;
 from the training data, or from the checkpoint in ``validate``/``test``/``predict``) and saves its own init
 arguments as hyper-parameters, so a checkpoint rebuilds the same model with the same tokenizer and labels.
-The checkpoint's ``hyper_parameters`` also name the ``task`` and its full ``config`` (``tasks.checkpoints``).
+The checkpoint's ``hyper_parameters`` also name the ``task`` and its full ``config`` (``tasks.core.checkpoints``).
 
 Parameter groups (for ``freeze``, ``init_from`` and ``head_lr``): ``text``, ``image``, ``audio`` (the embedders;
 ``embedders`` is all three), ``encoder`` (the fusion encoder), ``decoder``, ``head`` (the classification head and
@@ -21,10 +21,9 @@ from typing import Any
 
 import torch
 
-from tasks import TASKS, asr, captioning, med_report, sentiment, vqa
-from tasks.base import Optim, warmup_cosine
-from tasks.checkpoints import checkpoint_task, load_checkpoint
-from tasks.own_tasks import ADAPTERS
+from tasks import TASKS, get_finetune
+from tasks.core.contract import Optim, warmup_cosine
+from tasks.core.checkpoints import checkpoint_task, load_checkpoint
 
 GROUPS = {"text": ("net.text.",), "image": ("net.image.",), "audio": ("net.audio.",),
           "encoder": ("net.encoder.", "net.whisper.encoder.", "net.embedding.", "net.second."),
@@ -65,7 +64,7 @@ def build_config(task: str, preset: str, backbone: Mapping[str, Any] | None, opt
 
 
 class FineTune:
-    """Mixin for a task ``Module``; subclasses set ``TASK``."""
+    """Mixin placed before a task's ``Module`` (``tasks/<task>/finetune.py``: ``Model``); subclasses set ``TASK``."""
 
     TASK = ""
 
@@ -182,51 +181,11 @@ class FineTune:
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Name the task and its full Config in the checkpoint (``tasks.checkpoints`` reads them)."""
+        """Name the task and its full Config in the checkpoint (``tasks.core.checkpoints`` reads them)."""
         checkpoint["hyper_parameters"] = {**checkpoint.get("hyper_parameters", {}), "task": self.TASK,
                                           "config": dataclasses.asdict(self.config)}
 
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int) -> list[dict]:
         """One row per input: ``id`` and ``prediction`` (sentiment also ``probability``)."""
-        rows = ADAPTERS[self.TASK].predict(self, batch)
+        rows = get_finetune(self.TASK).ADAPTER.predict(self, batch)
         return [{"id": str(i), **row} for i, row in zip(batch["id"], rows, strict=True)]
-
-
-class SentimentFineTune(FineTune, sentiment.Module):
-    """Sentiment classification: text → label (the labels of the training data)."""
-
-    TASK = "sentiment"
-
-
-class CaptioningFineTune(FineTune, captioning.Module):
-    """Image captioning: image → caption text."""
-
-    TASK = "captioning"
-
-
-class VQAFineTune(FineTune, vqa.Module):
-    """Visual question answering: image + question → answer."""
-
-    TASK = "vqa"
-
-
-class MedReportFineTune(FineTune, med_report.Module):
-    """Medical report generation: radiograph (+ indication) → report text."""
-
-    TASK = "med_report"
-
-
-class ASRFineTune(FineTune, asr.Module):
-    """Speech recognition (audio → transcript).
-
-    Audio is decoded with soundfile (WAV, FLAC, NIST SPHERE), resampled to 16 kHz and mixed to mono; an unreadable,
-    empty or NaN/inf file is a one-line error naming it. Audio longer than max_audio_seconds (5 s unless
-    options set it, e.g. {max_audio_seconds: 30}) is not chunked: it is an error naming the file, or with options
-    {on_long: truncate} only its first max_audio_seconds are used (the transcript stays whole).
-    """
-
-    TASK = "asr"
-
-
-MODELS = {cls.TASK: cls for cls in (SentimentFineTune, CaptioningFineTune, VQAFineTune, MedReportFineTune,
-                                    ASRFineTune)}

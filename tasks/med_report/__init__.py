@@ -26,22 +26,30 @@ from typing import Any
 import torch
 
 import zoo
-from tasks import seq2seq, vision
-from tasks.base import ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
+from tasks.core import seq2seq
+from tasks.core import vision
+from tasks.core.contract import Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
 from tasks.captioning import _by_split, _logged
-from tasks.data import cached_generated, fingerprint_files, fingerprint_params, require_file
+from tasks.core.data import cached_generated, fingerprint_files, fingerprint_params, require_file
 from tasks.generators import chest_phantom
-from tasks.inputs import read_text, resolve_inside
+from tasks.core.inputs import read_text, resolve_inside
 from tasks.metrics.caption import CaptionMetrics
 from tasks.metrics.caption_scores import rouge_l_scores
-from tasks.metrics.clinical import ClinicalEfficacy
+from tasks.med_report.clinical import ClinicalEfficacy
 from tasks.metrics.text import coco_tokenize
 
 SPEC = TaskSpec(
     name="med_report",
     version="1",
     description="radiograph + indication → report (BLEU-4, ROUGE-L, clinical-efficacy F1)",
-    benchmarks=("chest-phantom", "iu-xray", "mimic-cxr"),
+    benchmarks=(
+        Benchmark("chest-phantom", builtin=True, target=0.3),
+        Benchmark("iu-xray", data_hint="an R2Gen IU X-Ray folder: annotation.json (train/val/test lists of "
+                                       "{id, report, image_path: [...]}) and images/", target=0.12),
+        Benchmark("mimic-cxr", data_hint="a CSV (or a folder with one CSV) with columns image_path, report (or "
+                                         "findings), split (train/validate/test); paths relative to the CSV",
+                  target=0.08),
+    ),
     primary_metric="bleu4",
     higher_is_better=True,
     metrics=("bleu4", "bleu1", "bleu2", "bleu3", "rouge_l", "cider_d", "ce_precision", "ce_recall", "ce_f1"),
@@ -72,7 +80,7 @@ class Config:
     optim: Optim = Optim()
 
     def __post_init__(self) -> None:
-        seq2seq.check_generation_config(self, SPEC.benchmarks)
+        seq2seq.check_generation_config(self, SPEC.benchmark_names)
         if self.max_length < 3 or self.max_indication_length < 1:
             raise ValueError("max_length must be at least 3 and max_indication_length at least 1")
 

@@ -23,7 +23,7 @@ from collections.abc import Hashable, Sequence
 import torch
 
 from tasks.metrics.gather import RecordMetric, as_tensor, check_lengths
-from tasks.metrics.vqa_normalize import normalize_exact, normalize_vqa_answer
+from tasks.vqa.normalize import normalize_exact, normalize_vqa_answer
 
 ScoredExample = tuple[float, str | None]  # (score, group)
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tasks.vqa_data import Questions
+from tasks.vqa.data import Questions
 
 
 def scenes_of(rows: Sequence[Mapping[str, Any]]) -> list[list[int]]:

@@ -1,7 +1,7 @@
 """The fine-tuning LightningDataModule of ``zoo fit|validate|test|predict``: your data (or the built-in data) for one
 task, with simple typed init arguments that ``LightningCLI`` parses.
 
-It reads and splits the data (``tasks/own_data.py``), turns rows into the task's examples (``tasks/own_tasks.py``)
+It reads and splits the data (``tasks/core/own_data.py``), turns rows into the task's examples (the task's ``finetune.ADAPTER``)
 and hands them to the task's own ``DataModule``, whose collate function and samplers it uses. The tokenizer and
 label set come from the model (``module.data_info``: built from this data's train split for ``fit``, read from the
 checkpoint otherwise), so evaluation and prediction encode exactly as training did.
@@ -15,10 +15,9 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from tasks import TASKS, captioning, vqa, vqa_data
-from tasks.own_data import carve, hub_rows, listed_files, parse_columns, table_rows
-from tasks.own_tasks import ADAPTERS
-from tasks.resume import resumable
+from tasks import TASKS, get_finetune
+from tasks.core.own_data import carve, hub_rows, listed_files, parse_columns, table_rows
+from tasks.core.resume import resumable
 
 
 class OwnData(pl.LightningDataModule):
@@ -59,7 +58,7 @@ class OwnData(pl.LightningDataModule):
         self.split_column, self.split_seed = split_column, split_seed
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.max_examples, self.batch_size, self.num_workers, self.seed = max_examples, batch_size, num_workers, seed
-        self.adapter = ADAPTERS[self.TASK]
+        self.adapter = get_finetune(self.TASK).ADAPTER
         self.inner: Any = None  # the task's own DataModule, which collates and samples
         self._splits: dict[str, Any] | None = None
 
@@ -70,18 +69,16 @@ class OwnData(pl.LightningDataModule):
             if self.path is None and not any(self.files.values()):
                 splits = self.adapter.builtin(config)
             else:
-                splits = self._assemble(self._examples(config), config)
+                splits = self.adapter.assemble(self._examples(config), config)
             self._splits = {split: _cap(data, self.max_examples) for split, data in splits.items()}
         return self._splits
 
     def _examples(self, config: Any) -> dict[str, list[dict]]:
+        native = self.adapter.native_examples(self.path, self.columns, self.files)
+        if native is not None:
+            return carve(native, self.val_fraction, self.test_fraction, self.split_seed)
         if self.path and self.path.startswith("hub:"):
             raw = hub_rows(self.path[4:])
-        elif self.TASK == "captioning" and self._captions_folder():
-            found: dict[str, list[dict]] = {}
-            for row in captioning.read_captions_folder(Path(self.path)):  # the task's own captions.jsonl reader
-                found.setdefault(row.pop("split") or "train", []).append(row)
-            return carve(found, self.val_fraction, self.test_fraction, self.split_seed)
         else:
             if self.path is not None and not Path(self.path).exists():
                 raise FileNotFoundError(f"{self.path}: data file or folder not found")
@@ -91,18 +88,6 @@ class OwnData(pl.LightningDataModule):
         unsplit = examples.pop(None, [])
         examples["train"] = examples.get("train", []) + unsplit
         return carve(examples, self.val_fraction, self.test_fraction, self.split_seed)
-
-    def _captions_folder(self) -> bool:
-        return (self.path is not None and not self.columns and not any(self.files.values())
-                and (Path(self.path) / "captions.jsonl").is_file())
-
-    def _assemble(self, splits: dict[str, list[dict]], config: Any) -> dict[str, Any]:
-        """Examples as the task's DataModule holds them (vqa: ``Questions``; asr: featurized datasets)."""
-        if self.TASK == "vqa":
-            return {split: self.adapter.assemble(rows, config) for split, rows in splits.items()}
-        if self.TASK == "asr":
-            return self.adapter.assemble_all(splits, config)
-        return splits
 
     def data_info(self, config: Any) -> dict[str, Any]:
         """What the model needs from the data: the tokenizer and label set / answers / feature statistics of train."""
@@ -117,15 +102,14 @@ class OwnData(pl.LightningDataModule):
             if not self.predict_paths:
                 raise ValueError("zoo predict needs inputs: --data.predict PATH [PATH ...] (files or folders)")
             files = listed_files(self.predict_paths, self.adapter.predict_suffixes,
-                                 images=self.TASK in ("captioning", "med_report"))
+                                 images=self.adapter.predict_images)
             splits = {"predict": self.adapter.predict_examples(files, self.columns, module.config)}
         else:
             splits = self.load(module.config)
         self.adapter.install(self.inner, splits, module.data_info)
-        if self.TASK == "vqa":  # answers outside the checkpoint's vocabulary: label -100, scored as wrong
-            for split in [s for s in ("val", "test") if s in splits]:
-                source = self.files[split] or self.path or self.files["train"] or "built-in data"
-                vqa.log_unknown_answers({split: splits[split]}, self.inner.answers, source)
+        if stage != "predict":
+            where = self.path or self.files["train"] or "built-in data"
+            self.adapter.check_eval(self.inner, splits, {s: self.files.get(s) or where for s in splits})
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         """The task's train loader, resumable mid-epoch (its shuffle position is saved in ``last.ckpt``)."""
@@ -146,31 +130,6 @@ def _cap(data: Any, limit: int | None) -> Any:
     """The first ``limit`` examples of a split (a list, ``Questions`` or a ``datasets.Dataset``)."""
     if limit is None or len(data) <= limit:
         return data
-    if isinstance(data, vqa_data.Questions):
-        return vqa_data.Questions(data.rows[:limit], data.images)
     if hasattr(data, "select"):
         return data.select(range(limit))
     return data[:limit]
-
-
-class SentimentData(OwnData):
-    TASK = "sentiment"
-
-
-class CaptioningData(OwnData):
-    TASK = "captioning"
-
-
-class VQAData(OwnData):
-    TASK = "vqa"
-
-
-class MedReportData(OwnData):
-    TASK = "med_report"
-
-
-class ASRData(OwnData):
-    TASK = "asr"
-
-
-DATAMODULES = {cls.TASK: cls for cls in (SentimentData, CaptioningData, VQAData, MedReportData, ASRData)}

@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import torch
 
-from tasks.metrics import clinical_rules as rules
+from tasks.med_report import clinical_rules as rules
 from tasks.metrics.gather import RecordMetric, as_tensor, check_lengths
 
 _SENTENCE_BREAK = re.compile(r"(?<!\d)\.|\.(?!\d)|[?!\n]")

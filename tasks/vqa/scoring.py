@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from tasks.metrics.vqa import exact_match, grouped_means, vqa_accuracy
+from tasks.vqa.metric import exact_match, grouped_means, vqa_accuracy
 
 GROUP_METRICS = ("relational", "nonrelational", "closed", "open")  # groups reported as "<group>_accuracy"
 

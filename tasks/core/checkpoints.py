@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from tasks.inputs import DataError
+from tasks.core.inputs import DataError
 
 
 class CheckpointError(DataError):
@@ -60,7 +60,7 @@ def checkpoint_task(checkpoint: Mapping[str, Any]) -> str | None:
     config = hparams.get("config") or {}
     for name, task in TASKS.items():
         fields = set(task.Config.__dataclass_fields__)
-        if config.get("benchmark") in task.SPEC.benchmarks and set(config) <= fields:
+        if config.get("benchmark") in task.SPEC.benchmark_names and set(config) <= fields:
             return name
     return None
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import datasets
+
+T = TypeVar("T")
 
 datasets.disable_progress_bars()
 
@@ -85,3 +89,33 @@ def require_file(path: Path, what: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing ({what})")
     return path
+
+
+def hold_out_indices(num_rows: int, size: int, seed: int = 0) -> tuple[list[int], list[int]]:
+    """``(kept, held)`` row indices, each in row order: ``size`` rows drawn by a ``random.Random(seed)`` shuffle are
+    held out (validation carved from train, when a release has none)."""
+    order = list(range(num_rows))
+    random.Random(seed).shuffle(order)
+    held = set(order[:size])
+    return [i for i in range(num_rows) if i not in held], sorted(held)
+
+
+def hold_out(rows: Sequence[T], size: int, seed: int = 0) -> tuple[list[T], list[T]]:
+    """``(kept, held)`` rows, each in row order (``hold_out_indices``)."""
+    kept, held = hold_out_indices(len(rows), size, seed)
+    return [rows[i] for i in kept], [rows[i] for i in held]
+
+
+def data_source(benchmark: str, data_dir: str | None, hint: str) -> str | Path:
+    """Where a real benchmark's data is: a hub id (``hub:OWNER/NAME`` → ``OWNER/NAME``) or a local folder.
+
+    A missing ``data_dir`` is a ``ValueError`` and a folder that does not exist a ``FileNotFoundError``, each naming
+    what the benchmark expects (``hint``: the dataset's release layout)."""
+    if not data_dir:
+        raise ValueError(f"{benchmark} needs a data dir: {hint}")
+    if data_dir.startswith("hub:"):
+        return data_dir[4:]
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: data dir not found (expected {hint})")
+    return root

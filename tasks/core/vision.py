@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from tasks.inputs import DataError
+from tasks.core.inputs import DataError
 
 MEAN, STD = 0.5, 0.5  # pixels in [0, 1] are mapped to [-1, 1]
 

@@ -35,17 +35,28 @@ from torch.utils.data import DataLoader
 from torchmetrics.functional.text import char_error_rate, word_error_rate
 
 import zoo
-from tasks import asr_data, ctc, seq2seq
-from tasks.asr_whisper import WhisperASR, dimensions, init_whisper, init_zoo_audio
-from tasks.base import ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
-from tasks.metrics.asr import normalize_transcript, normalizer_name
+from tasks.asr import data as asr_data
+from tasks.asr import ctc
+from tasks.core import seq2seq
+from tasks.asr.whisper_reference import WhisperASR, dimensions, init_whisper, init_zoo_audio
+from tasks.core.contract import Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
+from tasks.asr.metric import normalize_transcript, normalizer_name
 from tasks.metrics.gather import RecordMetric
 
 SPEC = TaskSpec(
     name="asr",
     version="1",
     description="audio → transcript (WER, CER after whisper's English normaliser)",
-    benchmarks=("tts-digits", "fsdd", "an4", "librispeech"),
+    benchmarks=(
+        Benchmark("tts-digits", builtin=True, target=0.1),
+        Benchmark("fsdd", data_hint="the Free Spoken Digit Dataset release: recordings/{digit}_{speaker}_{index}.wav",
+                  target=0.1),
+        Benchmark("an4", data_hint="the CMU AN4 release: etc/an4_{train,test}.{fileids,transcription}, "
+                                   "wav/<fileid>.sph", target=0.3),
+        Benchmark("librispeech", data_hint="a LibriSpeech root (train-*/, dev-clean/, test-clean/ with "
+                                           "{speaker}/{chapter}/*.flac + *.trans.txt) or hub:openslr/librispeech_asr",
+                  target=0.3),
+    ),
     primary_metric="wer",
     higher_is_better=False,
     metrics=("wer", "cer"),
@@ -106,8 +117,8 @@ class Config:
     optim: Optim = Optim()
 
     def __post_init__(self) -> None:
-        if self.benchmark not in SPEC.benchmarks:
-            raise ValueError(f"benchmark: unknown {self.benchmark!r}; known: {', '.join(SPEC.benchmarks)}")
+        if self.benchmark not in SPEC.benchmark_names:
+            raise ValueError(f"benchmark: unknown {self.benchmark!r}; known: {', '.join(SPEC.benchmark_names)}")
         for name, value in BENCHMARK_DEFAULTS[self.benchmark].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)

@@ -1,4 +1,4 @@
-"""The vocabulary of the chest radiograph report labeler (``tasks.metrics.clinical``): findings, cues, scope.
+"""The vocabulary of the chest radiograph report labeler (``tasks.med_report.clinical``): findings, cues, scope.
 
 All patterns are regular expressions over lower-cased text, matched on word boundaries. A small, readable
 subset of CheXpert-labeler-style rules (Irvin et al. 2019), not a port of it.

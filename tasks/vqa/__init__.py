@@ -46,19 +46,31 @@ import torch.nn.functional as F
 from PIL import Image
 
 import zoo
-from tasks import seq2seq, vqa_data, vqa_scenes
-from tasks.base import ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
-from tasks.inputs import log_once
-from tasks.metrics.vqa import ExactMatchAccuracy, VQAAccuracy
-from tasks.vqa_options import OptionIndex
-from tasks.vqa_scoring import (GROUP_METRICS, example_score, majority_baseline, majority_predictions,  # noqa: F401
+from tasks.core import seq2seq
+from tasks.vqa import data as vqa_data
+from tasks.vqa import scenes as vqa_scenes
+from tasks.core.contract import Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
+from tasks.core.inputs import log_once
+from tasks.vqa.metric import ExactMatchAccuracy, VQAAccuracy
+from tasks.vqa.options import OptionIndex
+from tasks.vqa.scoring import (GROUP_METRICS, example_score, majority_baseline, majority_predictions,  # noqa: F401
                                metric_names, reference_of, reference_text, score_predictions)
 
 SPEC = TaskSpec(
     name="vqa",
     version="1",
     description="image + question → answer (accuracy; relational/non-relational, closed/open; VQA accuracy)",
-    benchmarks=("sort-of-clevr", "vqa-rad", "vqa-rad-mevf", "vqav2"),
+    benchmarks=(
+        Benchmark("sort-of-clevr", builtin=True, target=0.9),
+        Benchmark("vqa-rad", data_hint="the VQA-RAD OSF folder ('VQA_RAD Dataset Public.json', 'VQA_RAD Image "
+                                       "Folder/'), official split, or hub:flaviagiammarino/vqa-rad", target=0.5),
+        Benchmark("vqa-rad-mevf", data_hint="the VQA-RAD OSF folder with mevf_split/ (trainset.json, testset.json): "
+                                            "MEVF's protocol, same test questions; its train file holds templated "
+                                            "rephrasings of 284 of them", target=0.5),
+        Benchmark("vqav2", split="val", data_hint="a folder with the official VQAv2 questions/annotations json and "
+                                                  "train2014/, val2014/ images, or a hub id such as "
+                                                  "hub:HuggingFaceM4/VQAv2", target=0.5),
+    ),
     primary_metric="accuracy",
     higher_is_better=True,
     metrics=("accuracy", "relational_accuracy", "nonrelational_accuracy", "closed_accuracy", "open_accuracy",
@@ -96,7 +108,7 @@ class Config:
     optim: Optim = Optim()
 
     def __post_init__(self) -> None:
-        choices = {"benchmark": SPEC.benchmarks,
+        choices = {"benchmark": SPEC.benchmark_names,
                    "answer_mode": ("classify", "generate"), "question_input": ("text", "encoding"),
                    "question_tokens": ("words", "summary"), "answer_options": ("all", "question")}
         for name, allowed in choices.items():

@@ -179,9 +179,9 @@ def _resolve_voice(voice: str) -> str:
     language, _, variant = voice.partition("+")
     languages, variants = _catalogue()
     if language.lower() not in languages:
-        raise ValueError(f"synthesize: unknown espeak voice language {language!r} (see tasks.tts.available_voices())")
+        raise ValueError(f"synthesize: unknown espeak voice language {language!r} (see tasks.generators.tts.available_voices())")
     if variant and variant not in variants:
-        raise ValueError(f"synthesize: unknown espeak voice variant {variant!r} (see tasks.tts.available_variants())")
+        raise ValueError(f"synthesize: unknown espeak voice variant {variant!r} (see tasks.generators.tts.available_variants())")
     return languages[language.lower()] + (f"+{variant}" if variant else "")
 
 

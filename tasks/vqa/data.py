@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from tasks.data import cached_generated, fingerprint_files, fingerprint_params, load_hub, require_file
+from tasks.core.data import cached_generated, fingerprint_files, fingerprint_params, load_hub, require_file
 from tasks.generators import sort_of_clevr as clevr
-from tasks.inputs import DataError, read_text, resolve_inside
-from tasks.metrics.vqa_normalize import normalize_exact, normalize_vqa_answer
+from tasks.core.inputs import DataError, read_text, resolve_inside
+from tasks.vqa.normalize import normalize_exact, normalize_vqa_answer
 
 CLEVR_SEED = 20170605  # the data seed: fixed, independent of the training seed
 CLEVR_VAL_IMAGES = 200
@@ -83,6 +83,10 @@ class Questions(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         row = self.rows[index]
         return {**row, "image": self.images[row["image_index"]]}
+
+    def select(self, indices: Sequence[int]) -> Questions:
+        """The questions at ``indices`` with the same image store (as ``datasets.Dataset.select``)."""
+        return Questions([self.rows[i] for i in indices], self.images)
 
 
 class WarmupSampler(torch.utils.data.Sampler):

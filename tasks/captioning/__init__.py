@@ -25,11 +25,12 @@ from typing import Any
 import torch
 
 import zoo
-from tasks import seq2seq, vision
-from tasks.base import ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
-from tasks.data import cached_generated, fingerprint_files, fingerprint_params, load_hub, require_file
+from tasks.core import seq2seq
+from tasks.core import vision
+from tasks.core.contract import Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
+from tasks.core.data import cached_generated, fingerprint_files, fingerprint_params, load_hub, require_file
 from tasks.generators import shapes_captions
-from tasks.inputs import read_text, resolve_inside, text_lines
+from tasks.core.inputs import read_text, resolve_inside, text_lines
 from tasks.metrics.caption import CaptionMetrics
 from tasks.metrics.caption_scores import cider_d_scores
 from tasks.metrics.text import coco_tokenize
@@ -38,7 +39,16 @@ SPEC = TaskSpec(
     name="captioning",
     version="1",
     description="image → caption (CIDEr-D, BLEU-1..4, ROUGE-L)",
-    benchmarks=("shapes-captions", "coco-karpathy", "flickr30k", "captions-folder"),
+    benchmarks=(
+        Benchmark("shapes-captions", builtin=True, target=1.0),
+        Benchmark("coco-karpathy", data_hint="a folder with Karpathy's dataset_coco.json and the COCO images "
+                                             "(train2014/, val2014/), or a hub id", target=0.6),
+        Benchmark("flickr30k", data_hint="a folder with Karpathy's dataset_flickr30k.json and images/, or a hub id",
+                  target=0.4),
+        Benchmark("captions-folder", data_hint='an image folder with captions.jsonl lines {"image": relative path, '
+                                               '"captions": [...], "split": train|val|test (optional)}, or a hub id',
+                  target=0.5),
+    ),
     primary_metric="cider_d",
     higher_is_better=True,
     metrics=("cider_d", "bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"),
@@ -66,7 +76,7 @@ class Config:
     optim: Optim = Optim()
 
     def __post_init__(self) -> None:
-        seq2seq.check_generation_config(self, SPEC.benchmarks)
+        seq2seq.check_generation_config(self, SPEC.benchmark_names)
         if self.max_length < 3:
             raise ValueError(f"max_length: must be at least 3, got {self.max_length}")
 

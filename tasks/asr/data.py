@@ -8,14 +8,14 @@ below what the model resolves), keyed by the data fingerprint and ``FEATURE_VERS
 
 * ``tts-digits`` (built in): ``tasks.generators.tts_digits`` with a fixed data seed per split, sizes
   ``TTS_SIZES["full"]`` (``"smoke"``: a few dozen rows, for tests); fingerprint of generator version, seed and
-  sizes; cached by ``tasks.data.cached_generated`` with the features in the set (the audio is not kept).
-* ``fsdd``, ``an4``, ``librispeech`` folders: rows from ``tasks.asr_sources`` (release layouts), fingerprinted
+  sizes; cached by ``tasks.core.data.cached_generated`` with the features in the set (the audio is not kept).
+* ``fsdd``, ``an4``, ``librispeech`` folders: rows from ``tasks.asr.sources`` (release layouts), fingerprinted
   by the names and contents of their audio and transcript files, featurized with ``.map(batched=True)``.
   Validation, where the release has none, is carved from train by ``asr_sources.hold_out`` (fixed seed).
 * ``hub:openslr/librispeech_asr`` (only when asked, online): train.100 / validation / test of "clean",
   decoded by soundfile (no torchcodec).
 
-A bad audio file raises the one-line ``ValueError`` of ``tasks.audio`` naming it. ``Utterances`` serves a split
+A bad audio file raises the one-line ``ValueError`` of ``tasks.core.audio`` naming it. ``Utterances`` serves a split
 to the model (normalised transcript, lengths checked up front); ``LengthGroupedSampler`` batches similar lengths.
 
 Shapes: M mel bins, F frames.
@@ -34,11 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
-from tasks import asr_sources, seq2seq
-from tasks.audio import load_audio, log_mel_features
-from tasks.data import cache_dir, cached_generated, fingerprint_files, fingerprint_params, load_hub
+from tasks.asr import sources as asr_sources
+from tasks.core import seq2seq
+from tasks.core.audio import load_audio, log_mel_features
+from tasks.core.data import cache_dir, cached_generated, fingerprint_files, fingerprint_params, load_hub
 from tasks.generators import tts_digits
-from tasks.metrics.asr import normalize_transcript
+from tasks.asr.metric import normalize_transcript
 
 FEATURE_VERSION = "1"  # bump when the features change: it is part of every cache key
 NUM_MEL_BINS = 80

@@ -30,7 +30,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
 
-from zoo.embedders import ConvImageEmbedder
+from zoo import MultimodalModel
 
 BATCH_KEYS = frozenset(
     {"image", "audio", "audio_mask", "text", "text_mask", "target", "target_mask", "label", "reference", "id"}
@@ -40,17 +40,48 @@ STAGES = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
+class Benchmark:
+    """A dataset a task is measured on; a recipe (smoke, quick, standard, gpu) is the task's preset of that name."""
+
+    name: str
+    split: str = "test"  # the split whose metrics the record reports
+    builtin: bool = False  # generated offline: needs no data dir
+    data_hint: str = ""  # what --data-dir should point at, described by the dataset's release layout
+    target: float | None = None  # time-to-target threshold for the primary metric on validation
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """What the harness and the leaderboard need to know about a task."""
 
     name: str
     version: str
     description: str
-    benchmarks: tuple[str, ...]  # the first one is the built-in (generated) benchmark
+    benchmarks: tuple[Benchmark, ...]  # the first one is the built-in (generated) benchmark
     primary_metric: str
     higher_is_better: bool
     metrics: tuple[str, ...]
     models: tuple[str, ...] = ("zoo",)  # "zoo" is the shared backbone; others are reference models
+
+    def __post_init__(self) -> None:
+        if not self.benchmarks or not self.benchmarks[0].builtin:
+            raise ValueError(f"{self.name}: the first benchmark must be the built-in (generated) one")
+        if self.primary_metric not in self.metrics:
+            raise ValueError(f"{self.name}: primary metric {self.primary_metric!r} is not in metrics")
+
+    @property
+    def benchmark_names(self) -> tuple[str, ...]:
+        """The benchmarks' names, the built-in one first."""
+        return tuple(b.name for b in self.benchmarks)
+
+    def benchmark(self, name: str | None) -> Benchmark:
+        """The benchmark ``name`` (the built-in one when None); ``ValueError`` listing the known names otherwise."""
+        if name is None:
+            return self.benchmarks[0]
+        for bench in self.benchmarks:
+            if bench.name == name:
+                return bench
+        raise ValueError(f"unknown benchmark {name!r} for task {self.name!r} (known: {', '.join(self.benchmark_names)})")
 
 
 @dataclass(frozen=True)
@@ -159,11 +190,10 @@ class TaskModule(pl.LightningModule):
             self.recalibrate_norms()
 
     def recalibrate_norms(self) -> None:
-        """Recompute BatchNorm statistics that a network keeps from its last training inputs
-        (``ConvImageEmbedder.recalibrate``: the conv image stem) with the current weights, averaged over
-        processes; nothing for networks without them. Running statistics are not used in training, so this
-        changes evaluation only."""
-        buffers = [buffer for module in self.modules() if isinstance(module, ConvImageEmbedder)
+        """Recompute the normalisation statistics a backbone keeps from its last training inputs
+        (``MultimodalModel.recalibrate``) with the current weights, averaged over processes; nothing for networks
+        without them. Running statistics are not used in training, so this changes evaluation only."""
+        buffers = [buffer for module in self.modules() if isinstance(module, MultimodalModel)
                    for buffer in module.recalibrate()]
         if buffers and self.trainer.world_size > 1:
             for buffer in buffers:

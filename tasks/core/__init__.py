@@ -1,0 +1,1 @@
+"""The task contract and the plumbing every task shares."""
