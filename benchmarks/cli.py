@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
                        "test predictions written (predictions/<record id>.jsonl); default leaderboard/records")
     bench.add_argument("--runs-dir", type=Path, default=Path("runs"), help="checkpoints go here (default runs/)")
     bench.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    bench.add_argument("--check-batches", action="store_true", help="debug: check every batch against the batch "
+                       "vocabulary (tasks/core/batch.py); a key, dtype or shape outside it is a one-line error")
     _add_reproduce(sub)
     _add_score(sub)
     from benchmarks.perf import add_parser as _add_perf  # zoo perf (benchmarks/perf.py)
@@ -141,7 +143,8 @@ def _bench(args: argparse.Namespace) -> int:
                                  devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy,
                                  precision=args.precision, resume=args.resume, records_dir=args.records_dir,
                                  checkpoint_every_n_steps=args.checkpoint_every, compile=args.compile,
-                                 runs_dir=args.runs_dir, progress_bar=not args.no_progress)
+                                 runs_dir=args.runs_dir, progress_bar=not args.no_progress,
+                                 check_batches=args.check_batches)
             record = run_benchmark(options)
             records.append(record)
             if _is_global_zero():  # under DDP every process returns the record; rank 0 wrote it

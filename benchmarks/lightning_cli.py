@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from benchmarks.errors import USER_ERRORS, report
 from tasks.core.resume import ResumePoint
+from tasks.metrics.gather import gather_rows
 
 WEIGHT_ARGS = ("init_from", "image_checkpoint", "audio_checkpoint")  # starting points: unused when resuming
 
@@ -110,12 +110,7 @@ class PredictionsWriter(pl.Callback):
         self.rows.extend(outputs)
 
     def on_predict_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        rows = self.rows
-        if trainer.world_size > 1 and torch.distributed.is_initialized():
-            parts: list[Any] = [None] * trainer.world_size
-            torch.distributed.all_gather_object(parts, rows)
-            rows = [row for part in parts for row in part]
-        unique = list({row["id"]: row for row in reversed(rows)}.values())[::-1]  # first occurrence wins
+        unique = gather_rows(self.rows)  # every process's rows, the first of each id
         if trainer.is_global_zero:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.tmp")

@@ -77,16 +77,15 @@ def median_pair(first: Callable[[], object], second: Callable[[], object] | None
 
 
 def asr_config(preset: str, sizes: Sizes) -> zoo.ModelConfig:
-    """Our ASR model's config as ``tasks/asr.py`` builds it, dropout 0 (whisper has none)."""
+    """Our ASR model's config as ``tasks/asr/`` builds it (the encoder reads no text), dropout 0 (whisper has
+    none)."""
     return zoo.preset(preset, num_mel_bins=NUM_MEL_BINS, vocab_size=sizes.vocab, num_classes=0, dropout=0.0,
-                      max_text_positions=max(sizes.target_tokens, sizes.gen_tokens + 1),
+                      text_input=False, max_text_positions=max(sizes.target_tokens, sizes.gen_tokens + 1),
                       max_audio_frames=sizes.frames)
 
 
 def our_asr(cfg: zoo.ModelConfig) -> zoo.MultimodalModel:
-    net = zoo.MultimodalModel(cfg)
-    net.text = None  # as tasks/asr.py: the encoder reads no text
-    return net
+    return zoo.MultimodalModel(cfg)
 
 
 def asr_batch(sizes: Sizes, device: torch.device, seed: int = 0) -> dict[str, Tensor]:

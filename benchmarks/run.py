@@ -35,9 +35,10 @@ from leaderboard.predictions import relative_path, write_predictions
 from leaderboard.schema import config_hash
 from leaderboard.store import DEFAULT_DIR, append_record
 from tasks import get_task
-from tasks.core.contract import batch_size_of
+from tasks.core.contract import batch_size_of, check_batch
 from tasks.core.checkpoints import check_compatible, check_same_config, load_checkpoint
 from tasks.core.resume import ResumePoint, resumable
+from tasks.metrics.gather import gather_rows
 
 NUM_SAMPLES = 8  # test predictions copied into the record's samples (the HTML gallery shows them)
 
@@ -65,6 +66,7 @@ class RunOptions:
     overrides: dict = field(default_factory=dict)  # Config field overrides (tests, experiments)
     config: Any = None  # a whole task Config (e.g. a record's, to reproduce it); None: the recipe's preset
     compile: bool = False  # torch.compile the network's blocks (same outputs, tested; not part of the record)
+    check_batches: bool = False  # debug: check_batch on every batch (BatchCheck; not part of the record)
 
 
 class RunMeter(pl.Callback):
@@ -96,6 +98,22 @@ class RunMeter(pl.Callback):
         reached = value >= self.target if self.higher_is_better else value <= self.target
         if reached:
             self.time_to_target = (time.perf_counter() - self.fit_start, trainer.global_step)
+
+
+class BatchCheck(pl.Callback):
+    """``--check-batches``: every train, validation and test batch against the batch vocabulary (``check_batch``:
+    a ``ValueError`` naming the key)."""
+
+    def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, idx: int) -> None:
+        check_batch(batch)
+
+    def on_validation_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, idx: int,
+                                  dataloader_idx: int = 0) -> None:
+        check_batch(batch)
+
+    def on_test_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, idx: int,
+                            dataloader_idx: int = 0) -> None:
+        check_batch(batch)
 
 
 def build_config(options: RunOptions, bench: Benchmark) -> Any:
@@ -159,7 +177,7 @@ def run_benchmark(options: RunOptions) -> dict:
              "time_to_target": meter.time_to_target}
     record = _record(options, bench, task.SPEC, config, datamodule, facts, metrics, model_name,
                      wall_seconds=time.perf_counter() - started)
-    rows = _gather_predictions(module.predictions, trainer.world_size)
+    rows = _prediction_rows(module.predictions)
     if rows:
         record["predictions"] = relative_path(record["id"])
         record["samples"] = _samples(task, rows[:NUM_SAMPLES], datamodule.splits["test"])
@@ -181,7 +199,7 @@ def run_majority(options: RunOptions, bench: Benchmark, task: ModuleType, config
              "world_size": 1, "precision": "32-true", "time_to_target": None}
     record = _record(options, bench, task.SPEC, config, datamodule, facts, metrics, "majority",
                      wall_seconds=time.perf_counter() - started)
-    rows = _gather_predictions(rows, 1)
+    rows = _prediction_rows(rows)
     record["predictions"] = relative_path(record["id"])
     record["samples"] = _samples(task, rows[:NUM_SAMPLES], datamodule.splits["test"])
     _write(record, rows, options.records_dir)
@@ -205,16 +223,9 @@ def _write(record: dict, rows: list[dict], records_dir: Path) -> None:
         raise
 
 
-def _gather_predictions(rows: list[dict], world_size: int) -> list[dict]:
-    """Every process's test predictions, each example once (a distributed sampler may repeat some)."""
-    if world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
-        parts: list[Any] = [None] * world_size
-        torch.distributed.all_gather_object(parts, rows)
-        rows = [row for part in parts for row in part]
-    unique: dict[str, dict] = {}
-    for row in rows:
-        unique.setdefault(str(row["id"]), {**row, "id": str(row["id"]), "score": float(row["score"])})
-    return list(unique.values())
+def _prediction_rows(rows: list[dict]) -> list[dict]:
+    """Every process's test predictions (str ids, float scores), each example once (``gather_rows``)."""
+    return gather_rows([{**row, "id": str(row["id"]), "score": float(row["score"])} for row in rows])
 
 
 def sample_input(task: ModuleType, example: Mapping[str, Any]) -> dict[str, str]:
@@ -255,7 +266,8 @@ def _trainer(options: RunOptions, config: Any, run_dir: Path, meter: RunMeter) -
         # loss every 10 steps, metrics at each validation and test: run_dir/logs/version_0/metrics.csv (resume: next N)
         logger=CSVLogger(run_dir, name="logs"),
         # the meter first, so that its batch timing ends before ResumePoint writes a checkpoint
-        callbacks=[meter, ResumePoint(run_dir / "checkpoints" / "last.ckpt", options.checkpoint_every_n_steps)],
+        callbacks=[meter, ResumePoint(run_dir / "checkpoints" / "last.ckpt", options.checkpoint_every_n_steps),
+                   *([BatchCheck()] if options.check_batches else [])],
         enable_checkpointing=False,  # ResumePoint writes last.ckpt (each epoch and every n steps)
         default_root_dir=run_dir, enable_model_summary=False, num_sanity_val_steps=0,
         enable_progress_bar=options.progress_bar, log_every_n_steps=10,
@@ -286,4 +298,7 @@ def _record(options: RunOptions, bench: Benchmark, spec: Any, config: Any, datam
         "time_to_target_seconds": round(target[0], 3) if target else None,
         "time_to_target_step": target[1] if target else None,
     }
+    notes = getattr(datamodule, "notes", "")
+    if notes:  # how the data was used where its source leaves it open (a table without splits, split by a seed)
+        record["notes"] = notes
     return record

@@ -5,6 +5,7 @@ init."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from pathlib import Path
 
@@ -200,7 +201,8 @@ def test_config_fills_benchmark_defaults_and_round_trips() -> None:
 
 @pytest.mark.parametrize("changes,field", [
     ({"benchmark": "timit"}, "benchmark"), ({"on_long": "skip"}, "on_long"), ({"arch": "conformer"}, "arch"),
-    ({"model": {"vocab_size": 10}}, "model"), ({"normalizer": "lower"}, "normalizer"),
+    ({"model": {"vocab_size": 10}}, "model"), ({"model": {"text_input": True}}, "model"),
+    ({"normalizer": "lower"}, "normalizer"),
     ({"init_checkpoint": "w.pt"}, "feature_norm"),
     ({"max_target_tokens": 4, "decoding": {"max_new_tokens": 8}}, "decoding.max_new_tokens"),
 ])
@@ -315,15 +317,24 @@ def _whisper_checkpoint(path: Path, model_config: object) -> Path:
     return path
 
 
-def test_whisper_model_starts_from_a_local_checkpoint(tmp_path: Path) -> None:
+def test_whisper_model_starts_from_a_local_checkpoint(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     config = dataclasses.replace(asr.tiny(arch="whisper"), feature_norm="none")
     tokenizer = asr.zoo.ByteTokenizer().to_dict()
     model_config = asr.Module(config, tokenizer).model_config
     path = _whisper_checkpoint(tmp_path / "whisper-tiny-random.pt", model_config)
+    caplog.set_level(logging.INFO)
     module = asr.Module(dataclasses.replace(config, init_checkpoint=str(path)), tokenizer)
     saved = torch.load(path, weights_only=True)["model_state_dict"]
     for key, value in module.net.whisper.state_dict().items():
         torch.testing.assert_close(value, saved[key])
+    assert f"tensors from {path} (0 left out)" in caplog.text
+
+
+def test_the_zoo_encoder_reads_no_text() -> None:
+    module = asr.Module(dataclasses.replace(asr.tiny(), feature_norm="none"), asr.zoo.ByteTokenizer().to_dict())
+    keys = set(module.state_dict())
+    assert module.net.text is None and not any(k.startswith("net.text.") for k in keys)
+    assert "net.decoder.token.weight" in keys
 
 
 def test_zoo_audio_encoder_from_a_whisper_checkpoint_computes_whisper_encoder(tmp_path: Path) -> None:
@@ -364,3 +375,13 @@ def test_hold_out_is_fixed_and_disjoint() -> None:
     assert len(val) == 10 and not set(train) & set(val) and len(train) + len(val) == 50
     with pytest.raises(ValueError, match="val_size"):
         asr_sources.hold_out(rows, 50)
+
+
+@pytest.mark.parametrize("data_dir,error,message", [
+    (None, ValueError, "an4 needs a data dir: an AN4 folder with etc/ and wav/"),
+    ("/nonexistent/an4", FileNotFoundError, r"an4: data dir not found \(expected an AN4 folder"),
+    ("hub:someone/an4", ValueError, "hub ids are supported for librispeech only"),
+])
+def test_a_missing_data_dir_names_the_release_layout(data_dir: str | None, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        asr_data.load_splits("an4", data_dir, val_size=1)

@@ -1,4 +1,4 @@
-"""tasks/audio.py: decoding (WAV, FLAC, NIST SPHERE), mono mix, resampling, bad files, log-mel."""
+"""tasks/core/audio.py: decoding (WAV, FLAC, NIST SPHERE), mono mix, resampling, bad files, log-mel."""
 
 from __future__ import annotations
 

@@ -222,7 +222,7 @@ def test_unknown_label_in_eval_is_named(tmp_path: Path, zoo_fails) -> None:
 
 
 def test_answer_outside_the_vocabulary_counts_as_wrong() -> None:
-    """Documented in tasks/vqa.py: a test answer the train answers never had gets label -100 (no loss) and
+    """Documented in tasks/vqa/__init__.py: a test answer the train answers never had gets label -100 (no loss) and
     scores 0; it is never an error."""
     data = vqa.DataModule(vqa.tiny())
     data.setup("fit")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -80,12 +81,16 @@ def test_corrupt_image_is_named_in_one_line(captions_folder: Path) -> None:
     assert str(broken) in str(info.value) and "\n" not in str(info.value)
 
 
-def test_captions_folder_benchmark_runs(captions_folder: Path, records_dir: Path, tmp_path: Path) -> None:
+def test_captions_folder_benchmark_runs(captions_folder: Path, records_dir: Path, tmp_path: Path,
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     record = run_benchmark(RunOptions(task="captioning", benchmark="captions-folder", recipe="smoke",
                                       data_dir=str(captions_folder), records_dir=records_dir,
                                       runs_dir=tmp_path / "runs", progress_bar=False))
     assert record["benchmark"] == "captions-folder" and record["num_test_examples"] == 2
     assert record["samples"][0]["input"]["image"].startswith("data:image/png;base64,")
+    shown = [r.getMessage() for r in caplog.records if " predicted: " in r.getMessage()]
+    assert len(shown) == 2 and shown[0].startswith("[") and "\n    references: " in shown[0]
 
 
 def test_training_cycles_through_every_reference() -> None:
@@ -100,6 +105,16 @@ def test_training_cycles_through_every_reference() -> None:
             seen[item["id"]].append(item["caption"])
     assert all(sorted(captions) == sorted(row["captions"]) for row, captions in zip(rows, seen.values()))
     assert seen != {r["id"]: r["captions"] for r in rows}  # a seeded order, not always the listed one
+
+
+def test_epoch_sampler_order_is_pinned() -> None:
+    """The keys of each epoch as the pre-``tasks.core.samplers`` sampler drew them (resumed runs depend on it)."""
+    sampler = captioning.EpochSampler(7, seed=3)
+    sampler.set_epoch(1)
+    assert list(sampler) == [9, 13, 7, 11, 10, 8, 12]
+    assert list(sampler) == [20, 15, 14, 17, 16, 18, 19]  # a full pass moves on to the next epoch
+    fresh = captioning.EpochSampler(7, seed=3)
+    assert [list(fresh) for _ in range(2)] == [[3, 6, 2, 1, 5, 0, 4], [9, 13, 7, 11, 10, 8, 12]]
 
 
 def test_score_predictions_uses_corpus_idf() -> None:

@@ -1,4 +1,4 @@
-"""CTC decoding (tasks/ctc.py) against brute force over every alignment, and the asr task's decoding modes."""
+"""CTC decoding (tasks/asr/ctc.py) against brute force over every alignment, and the asr task's decoding modes."""
 
 from __future__ import annotations
 

@@ -163,6 +163,7 @@ def test_a_hub_id_offline_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
                  "--trainer.default_root_dir", str(tmp_path), *QUIET])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("zoo: error: hub:nobody/no-such-set: cannot load")
+    assert "OfflineModeIsEnabled" in err  # refused by the offline switch (tests/conftest.py), never sent
     assert len(err.strip().splitlines()) == 1
 
 

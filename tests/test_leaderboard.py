@@ -27,7 +27,7 @@ from leaderboard import (
     validate_record,
     write_readme,
 )
-from leaderboard.example import example_record
+from tests.records import example_record
 
 WRITERS = 8
 RECORDS_PER_WRITER = 20

@@ -12,9 +12,9 @@ import pytest
 
 from benchmarks.cli import main
 from leaderboard import RecordError, append_record, validate_record
-from leaderboard.example import example_record
 from leaderboard.html import render_html, render_sample_input
 from leaderboard.predictions import write_predictions
+from tests.records import example_record
 
 PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
 HOSTILE = '<script>alert("x")</script>'

@@ -13,10 +13,10 @@ import pytest
 from benchmarks import run as run_module
 from benchmarks.cli import main
 from leaderboard import RecordError, render_markdown
-from leaderboard.example import example_record
 from leaderboard.predictions import read_predictions, write_predictions
 from leaderboard.store import read_records
 from leaderboard.uncertainty import bootstrap_interval, single_seed_intervals
+from tests.records import example_record
 from tests.runs import two_step_run
 
 ROWS = [{"id": f"t{i}", "prediction": "positive", "reference": "positive" if i % 4 else "negative",

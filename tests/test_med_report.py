@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,16 @@ def test_mimic_csv_loads_its_splits(mimic_csv: Path) -> None:
     assert splits["val"][0]["id"] == "d4" and splits["val"][0]["indication"] == "Cough."
 
 
+def test_mimic_csv_file_itself_or_no_data_dir(mimic_csv: Path, tmp_path: Path) -> None:
+    config = med_report.Config(benchmark="mimic-cxr", data_dir=str(mimic_csv / "reports.csv"))
+    splits, _ = med_report.load_splits(config)
+    assert {split: len(rows) for split, rows in splits.items()} == {"train": 4, "val": 1, "test": 2}
+    with pytest.raises(ValueError, match="iu-xray needs a data dir: an R2Gen IU X-Ray folder"):
+        med_report.load_splits(med_report.Config(benchmark="iu-xray"))
+    with pytest.raises(FileNotFoundError, match="data dir not found"):
+        med_report.load_splits(med_report.Config(benchmark="iu-xray", data_dir=str(tmp_path / "missing")))
+
+
 def test_mimic_csv_missing_column_is_named(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("path,split\na.png,train\n")
@@ -91,12 +102,16 @@ def test_batches_fuse_image_and_indication() -> None:
     assert batch["reference"][0] == datamodule.splits["val"][0]["report"]
 
 
-def test_iu_xray_benchmark_runs_image_only(iu_folder: Path, records_dir: Path, tmp_path: Path) -> None:
+def test_iu_xray_benchmark_runs_image_only(iu_folder: Path, records_dir: Path, tmp_path: Path,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     record = run_benchmark(RunOptions(task="med_report", benchmark="iu-xray", recipe="smoke",
                                       data_dir=str(iu_folder), records_dir=records_dir,
                                       runs_dir=tmp_path / "runs", progress_bar=False))
     assert record["num_test_examples"] == 2
     assert {"bleu4", "ce_f1", "ce_f1/cardiomegaly"} <= set(record["metrics"])
+    shown = [r.getMessage() for r in caplog.records if " predicted: " in r.getMessage()]
+    assert len(shown) == 2 and "\n    reference: '" in shown[0]
 
 
 def test_score_predictions_reads_the_findings() -> None:

@@ -1,4 +1,4 @@
-"""tasks/metrics/asr.py: WER/CER after whisper's normaliser, against hand-computed cases."""
+"""tasks/asr/metric.py: WER/CER after whisper's normaliser, against hand-computed cases."""
 
 from __future__ import annotations
 

@@ -1,14 +1,21 @@
-"""Record metrics across processes: gathering with all_gather_object, ids counted once, device moves."""
+"""Per-example rows and records across processes: gathering with all_gather_object, ids counted once (the metrics,
+the harness's test predictions and ``zoo predict``'s rows all use ``tasks.metrics.gather``), device moves."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import torch
 
+from benchmarks import run
+from benchmarks.lightning_cli import PredictionsWriter
 from tasks.metrics import CaptionMetrics
+from tasks.metrics.gather import gather_rows
 from tasks.vqa.metric import ExactMatchAccuracy
 
 
@@ -115,3 +122,35 @@ def test_forward_returns_the_batch_value_and_accumulates(shards: Shards) -> None
 def test_malformed_ids_name_the_field(ids: list, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ExactMatchAccuracy().update(["yes", "no"], ["yes", "no"], ids=ids)
+
+
+@pytest.fixture()
+def rank_rows() -> tuple[list[dict], list[dict]]:
+    """Prediction rows of two ranks; rank 1 repeats example a (padding) with another prediction."""
+    rank0 = [{"id": "a", "prediction": "yes", "score": 1}, {"id": "c", "prediction": "no", "score": 0}]
+    rank1 = [{"id": "b", "prediction": "no", "score": 1}, {"id": "a", "prediction": "no", "score": 0}]
+    return rank0, rank1
+
+
+def test_gather_rows_keeps_the_first_row_of_each_id_in_rank_order(rank_rows: tuple[list[dict], list[dict]],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    rank0, rank1 = rank_rows
+    assert gather_rows(rank0 + rank1) == rank0 + rank1[:1]  # not distributed: this process's rows, de-duplicated
+    assert gather_rows([{"key": 1, "n": 0}, {"key": 1, "n": 1}], key="key") == [{"key": 1, "n": 0}]
+    world = FakeWorld(rank1)
+    world.install(monkeypatch)
+    assert gather_rows(rank0) == [rank0[0], rank0[1], rank1[0]]
+    assert world.calls == [2]
+
+
+def test_harness_and_predict_writer_gather_as_gather_rows(rank_rows: tuple[list[dict], list[dict]], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    rank0, rank1 = rank_rows
+    FakeWorld(rank1).install(monkeypatch)
+    expected = gather_rows(rank0)
+    assert run._prediction_rows(rank0) == [{**row, "score": float(row["score"])} for row in expected]
+    writer = PredictionsWriter(tmp_path / "predictions.jsonl")
+    writer.rows = list(rank0)
+    writer.on_predict_epoch_end(SimpleNamespace(world_size=2, is_global_zero=True), None)
+    written = [json.loads(line) for line in writer.path.read_text().splitlines()]
+    assert written == expected

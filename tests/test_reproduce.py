@@ -13,9 +13,9 @@ import pytest
 from benchmarks import reproduce as reproduce_module
 from benchmarks.cli import main
 from benchmarks.tolerance import DEFAULT_FRACTION, DEFAULT_RELATIVE, tolerance_for
-from leaderboard.example import example_record
 from leaderboard.store import read_records
 from tasks import sentiment
+from tests.records import example_record
 from tests.runs import two_step_run
 
 

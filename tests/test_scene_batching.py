@@ -113,7 +113,7 @@ def test_fit_leaves_recalibrated_batchnorm_statistics() -> None:
     norms = [m for m in module.net.image.stem if isinstance(m, torch.nn.BatchNorm2d)]
     after_fit = [b.clone() for norm in norms for b in (norm.running_mean, norm.running_var)]
     assert len(module.net.image.recent) == 3 and len(after_fit) == 8
-    for saved, again in zip(after_fit, module.net.image.recalibrate(), strict=True):
+    for saved, again in zip(after_fit, module.net.recalibrate(), strict=True):
         assert torch.equal(saved, again)
 
 
@@ -133,11 +133,22 @@ def test_recalibrated_statistics_are_averaged_over_processes() -> None:
     module._trainer = SimpleNamespace(world_size=2, strategy=SimpleNamespace(reduce=reduce))
     module.recalibrate_norms()
     assert calls == []  # nothing kept yet: no collective call
-    module.net.image(torch.rand(2, 3, config.image_size, config.image_size))
+    module.net.embed("image", torch.rand(2, 3, config.image_size, config.image_size))
     module.recalibrate_norms()
     norms = [m for m in module.net.image.stem if isinstance(m, torch.nn.BatchNorm2d)]
     assert calls == ["mean"] * 8
     assert all(bool((b == 7.0).all()) for norm in norms for b in (norm.running_mean, norm.running_var))
+
+
+def test_scene_sampler_warms_up_then_shuffles_every_epoch() -> None:
+    """The first ``round(warmup_epochs × len)`` scenes of the run are warm-up scenes; an epoch replays after
+    ``set_epoch`` (a resumed run) and a plain second pass is the next epoch."""
+    sampler = vqa_scenes.SceneSampler(size=6, warmup_epochs=1.5, seed=3)
+    first, second = list(sampler), list(sampler)
+    assert [warm for _, warm in first + second] == [True] * 9 + [False] * 3
+    assert sorted(i for i, _ in first) == sorted(i for i, _ in second) == list(range(6)) and first != second
+    sampler.set_epoch(1)
+    assert list(sampler) == second == sampler.order(1) and len(sampler) == 6
 
 
 def test_pool_segments_means_each_question() -> None:

@@ -1,4 +1,4 @@
-"""tasks/tts.py (espeak-ng through ctypes) and the tts-digits generator built on it."""
+"""tasks/generators/tts.py (espeak-ng through ctypes) and the tts-digits generator built on it."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -114,9 +115,13 @@ def test_vqa_rad_runs_in_both_answer_modes(rad_folder: Path, records_dir: Path, 
 
 
 @pytest.mark.parametrize("question_input", ["text", "encoding"])
-def test_sort_of_clevr_rescores_with_groups(question_input: str, records_dir: Path, tmp_path: Path) -> None:
+def test_sort_of_clevr_rescores_with_groups(question_input: str, records_dir: Path, tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     record = run_benchmark(RunOptions(task="vqa", recipe="smoke", records_dir=records_dir, runs_dir=tmp_path / "runs",
                                       progress_bar=False, overrides={"question_input": question_input}))
+    samples = [r.getMessage() for r in caplog.records if r.name == "tasks.vqa"]
+    assert samples[0].startswith("  test-00000-q00: predicted ") and ", reference " in samples[0]
     assert set(record["metrics"]) == {"accuracy", "relational_accuracy", "nonrelational_accuracy"}
     rows = read_predictions(records_dir / record["predictions"])
     assert {r["reference"]["group"] for r in rows} == {"relational", "nonrelational"}
@@ -171,6 +176,35 @@ def test_warmup_sampler_draws_only_warmup_indices_first() -> None:
     assert set(first) <= set(warm) and set(second[:5]) <= set(warm)
     assert sorted(second[5:]) != [] and sorted(third) == list(range(10))
     assert len(first) == len(second) == len(third) == 10
+
+
+def test_warmup_sampler_replays_an_epoch_and_advances_without_set_epoch() -> None:
+    sampler = vqa_data.WarmupSampler(size=8, warmup_indices=[1, 3], warmup_epochs=0.5, seed=2)
+    first, second = list(sampler), list(sampler)  # no set_epoch: the second pass is epoch 1
+    assert set(first[:4]) <= {1, 3} and sorted(second) == list(range(8)) and first != second
+    sampler.set_epoch(0)
+    assert list(sampler) == first == sampler.order(0)
+
+
+@pytest.mark.parametrize(("num_rows", "fraction", "num_held"), [(1, 0.5, 0), (2, 0.02, 1), (50, 0.1, 5),
+                                                                 (101, 0.02, 2)])
+def test_hold_out_takes_a_seeded_fraction_and_at_least_one_row(num_rows: int, fraction: float,
+                                                                num_held: int) -> None:
+    rows = [{"id": i} for i in range(num_rows)]
+    kept, held = vqa_data.hold_out(rows, fraction, seed=4)
+    assert len(held) == num_held and sorted(kept + held, key=lambda r: r["id"]) == rows
+    assert (kept, held) == vqa_data.hold_out(rows, fraction, seed=4)
+    assert [r["id"] for r in held] == sorted(r["id"] for r in held)
+
+
+@pytest.mark.parametrize("benchmark", ["vqa-rad", "vqa-rad-mevf", "vqav2"])
+def test_a_missing_data_dir_names_the_release_layout(benchmark: str, tmp_path: Path) -> None:
+    hint = vqa.SPEC.benchmark(benchmark).data_hint
+    with pytest.raises(ValueError, match=f"{benchmark} needs a data dir") as error:
+        vqa.load_splits(vqa.Config(benchmark=benchmark))
+    assert hint in str(error.value)
+    with pytest.raises(FileNotFoundError, match="data dir not found"):
+        vqa.load_splits(vqa.Config(benchmark=benchmark, data_dir=str(tmp_path / "absent")))
 
 
 def test_answer_vocabulary_is_saved_with_the_module() -> None:

@@ -79,14 +79,15 @@ ANSWERS = ["left lung", "yes", "no", "mri", "ct", "mild"]
 LOGITS = torch.tensor([10.0, 1.0, 2.0, 3.0, 4.0, 5.0])  # "left lung" first, then the later the higher
 
 
-def fixed_answers(datamodule: vqa.DataModule, answer_options: str = "question") -> vqa.Module:
+def fixed_answers(datamodule: vqa.DataModule, monkeypatch: pytest.MonkeyPatch,
+                  answer_options: str = "question") -> vqa.Module:
     """A module over ``ANSWERS`` whose head always gives ``LOGITS``; the datamodule labels with the same list."""
     config = dataclasses.replace(datamodule.config, answer_options=answer_options)
     datamodule.config = config
     datamodule.set_answers(ANSWERS)
     module = vqa.Module(config, datamodule.tokenizer.to_dict(), answers=ANSWERS)
-    project = module.net.head.project
-    module.net.head.project = lambda pooled: project(pooled) * 0.0 + LOGITS
+    project = module.net.project
+    monkeypatch.setattr(module.net, "project", lambda pooled: project(pooled) * 0.0 + LOGITS)
     return module
 
 
@@ -98,19 +99,20 @@ def examples(datamodule: vqa.DataModule, questions: list[str]) -> list[dict]:
     return [found[q] for q in questions]
 
 
-def test_prediction_stays_inside_the_allowed_answers(datamodule: vqa.DataModule) -> None:
+def test_prediction_stays_inside_the_allowed_answers(datamodule: vqa.DataModule,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     questions = ["Is the lung collapsed?", "Is this an MRI or a CT?", "Which organ is this?"]
-    module = fixed_answers(datamodule).eval()
+    module = fixed_answers(datamodule, monkeypatch).eval()
     batch = datamodule.collate(examples(datamodule, questions))
     assert batch["answer_mask"].tolist() == [[False, True, True, False, False, False],
                                              [False, False, False, True, True, False], [True] * 6]
     assert module.answer(batch)[1] == ["no", "ct", "left lung"]
-    plain = fixed_answers(datamodule, "all").eval()
+    plain = fixed_answers(datamodule, monkeypatch, "all").eval()
     assert plain.answer(datamodule.collate(examples(datamodule, questions)))[1] == ["left lung"] * 3
 
 
-def test_the_loss_is_over_the_whole_vocabulary(datamodule: vqa.DataModule) -> None:
-    module = fixed_answers(datamodule).train()
+def test_the_loss_is_over_the_whole_vocabulary(datamodule: vqa.DataModule, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = fixed_answers(datamodule, monkeypatch).train()
     batch = datamodule.collate(examples(datamodule, ["Is the heart enlarged?"]))  # answer "mild"
     assert batch["label"].tolist() == [ANSWERS.index("mild")] and batch["answer_mask"][0].tolist() == [
         False, True, True, False, False, False]

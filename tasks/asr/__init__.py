@@ -4,12 +4,12 @@
   transcript's tokens (``target`` (B, T) with bos/eos, teacher-forced; beam search at test, greedy at validation).
 * Built-in benchmark ``tts-digits``: digit strings and command words spoken offline by espeak-ng in noise,
   3000 / 200 / 300 utterances. Real: ``fsdd``, ``an4`` (local copies in their release layouts), ``librispeech``
-  (a local LibriSpeech root or ``hub:openslr/librispeech_asr``). Loading, features and batching:
-  ``tasks/asr_data.py`` and ``tasks/asr_sources.py``.
+  (a local LibriSpeech root or ``hub:openslr/librispeech_asr``). Loading, features and batching: ``data.py`` and
+  ``sources.py`` beside this file.
 * Models: ``zoo`` (the shared backbone) or ``whisper`` (openai-whisper's own model at the same size,
-  ``tasks/asr_whisper.py``), both trained by the same loss and recipe; ``ctc_weight > 0`` adds a CTC head on the
-  encoder's audio positions, owned by this task. The model sees the log-mel normalised per mel bin with the
-  train split's mean and std (``feature_norm="train"``; from scratch this learns far faster).
+  ``whisper_reference.py``), both trained by the same loss and recipe; ``ctc_weight > 0`` adds a CTC head on the
+  encoder's audio positions, owned by this task (decoding: ``ctc.py``). The model sees the log-mel normalised per
+  mel bin with the train split's mean and std (``feature_norm="train"``; from scratch this learns far faster).
 * Primary metric: WER, lower is better; also CER. Corpus-level (total edits / total reference words or
   characters) after the normaliser the config names: ``whisper-english+split-digits`` on tts-digits, fsdd and
   an4, ``whisper-english`` on librispeech. Whisper's normaliser writes a spoken digit run as one number
@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,9 +64,8 @@ SPEC = TaskSpec(
     models=("zoo", "whisper"),
 )
 NORMALIZERS = (normalizer_name(False), normalizer_name(True))
-# Per benchmark: an audio limit above its longest utterance (tts-digits 3.95 s, FSDD 2.28 s, AN4 6.4 s,
-# LibriSpeech about 35 s), a target limit in char tokens with bos/eos, and the normaliser. Config fields left at
-# None take these.
+# Per benchmark: an audio limit just above its longest utterance (docs/recipes/asr.md), a target limit in char
+# tokens with bos/eos, and the normaliser. Config fields left at None take these.
 BENCHMARK_DEFAULTS = {
     "tts-digits": {"max_audio_seconds": 5.0, "max_target_tokens": 24, "normalizer": NORMALIZERS[1]},
     "fsdd": {"max_audio_seconds": 2.3, "max_target_tokens": 8, "normalizer": NORMALIZERS[1]},
@@ -73,8 +73,10 @@ BENCHMARK_DEFAULTS = {
     "librispeech": {"max_audio_seconds": 35.0, "max_target_tokens": 600, "normalizer": NORMALIZERS[0]},
 }
 CTC_DECODINGS = ("attention", "ctc", "joint")
-TASK_MODEL_FIELDS = ("num_mel_bins", "vocab_size", "num_classes", "max_text_positions", "max_audio_frames")
+TASK_MODEL_FIELDS = ("num_mel_bins", "vocab_size", "num_classes", "text_input", "max_text_positions",
+                     "max_audio_frames")
 NUM_SAMPLES = 8
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class Config:
     positions. ``ctc_decoding`` (needs the CTC head): ``"attention"`` decodes with the decoder's beam search,
     ``"ctc"`` with the CTC head alone (prefix beam search, ``decoding.num_beams`` wide; best path at validation),
     ``"joint"`` rescores the CTC n-best and the decoder's beam result by ``ctc_decoding_weight`` × CTC
-    log-likelihood + (1 − ``ctc_decoding_weight``) × the decoder's log-probability (``tasks/ctc.py``).
+    log-likelihood + (1 − ``ctc_decoding_weight``) × the decoder's log-probability (``ctc.py``).
     ``init_checkpoint``: a local whisper checkpoint to start from (the whisper model: every tensor that fits; the
     zoo: its audio stem and encoder); it needs ``feature_norm="none"``. The whisper model pads
     every utterance to ``max_audio_seconds`` (its encoder takes a fixed number of frames).
@@ -176,22 +178,16 @@ STANDARD_MODEL = {**QUICK_MODEL, "dropout": 0.1}
 
 
 def quick(benchmark: str = "tts-digits", arch: str = "zoo") -> Config:
-    """About 100 s for tts-digits on one CPU thread (1M parameters, 4 epochs, 752 steps; 89 s of training),
-    test WER 0.316 / CER 0.259 measured; FSDD (with its earlier 3.0 s audio window) 43 s, WER 0.027. Batch 16 at
-    lr 1e-3 learns far faster per second than 32 at 2e-3."""
+    """A first result in minutes on one CPU thread: the quick model (1M parameters) for 4 epochs with a CTC head;
+    batch 16 at lr 1e-3 learns faster per second than 32 at 2e-3 (figures: docs/recipes/asr.md)."""
     return Config(benchmark=benchmark, arch=arch, preset="small", model=QUICK_MODEL, ctc_weight=0.5,
                   optim=Optim(lr=1e-3, batch_size=16, max_epochs=4, warmup_fraction=0.05))
 
 
 def standard(benchmark: str = "tts-digits", arch: str = "zoo") -> Config:
     """The leaderboard recipe on CPU, at most about 20 minutes per seed on 2 cores: the quick model with dropout
-    for 20 epochs of tts-digits, 40 of FSDD; AN4 has its own (``an4_standard``; the quick model measured test WER
-    0.66 after 50 epochs there). LibriSpeech does not fit a CPU budget (one epoch here; use ``gpu``).
-
-    FSDD's audio window is 2.3 s (its longest utterance is 2.28 s): the whisper reference pads every utterance to
-    the window, and with the earlier 3.0 s its three records took 1,905-2,233 s (one thread, sharing the cores).
-    The harness on two threads, one run at a time, seeds 0-2: zoo test WER 0.0067 / 0.0067 / 0.0100 (296-311 s),
-    whisper 0.0133 / 0.0067 / 0.0167 (726-754 s)."""
+    for 20 epochs of tts-digits, 40 of FSDD; AN4 has its own (``an4_standard``: the quick model falls far short
+    there). LibriSpeech does not fit a CPU budget (one epoch here; use ``gpu``). Figures: docs/recipes/asr.md."""
     if benchmark == "an4":
         return an4_standard(arch)
     epochs = {"tts-digits": 20, "fsdd": 40, "librispeech": 1}[benchmark]
@@ -205,19 +201,8 @@ AN4_MODEL = {**STANDARD_MODEL, "width": 192, "num_encoder_layers": 6, "num_decod
 def an4_standard(arch: str = "zoo") -> Config:
     """AN4's standard recipe: 4.2M parameters (width 192, 6 + 2 layers, the audio stem at 25 positions a second),
     speed perturbation (``time_stretch`` 0.1), 65 epochs of 848 utterances (100 held out as val, validated every
-    5th epoch), joint CTC/attention decoding (8 beams, CTC weight 0.6); meant for both cores (one epoch: 20.4 s on
-    one thread, 13.2 s on two, idle machine, in a script loop; in the harness a run's wall over its epochs is
-    14.1-16.9 s for this recipe's three records on two threads, its training throughput 54.8-65.5 samples/s, and
-    45.5-49.4 samples/s in earlier runs of the same code: the machine's speed varies from run to run).
-
-    Measured by a script loop over this task's Module (one thread, seed 0, 40 epochs): without time_stretch test
-    WER 0.417 greedy, 0.399 with 3 beams, 0.400 CTC best path, 0.316 joint (8 beams, weight 0.6; val 0.357, where
-    0.7 gave 0.352 and 0.5 0.382); with time_stretch 0.1: 0.428 greedy, 0.320 CTC best path, 0.243 / 0.238 joint
-    at weight 0.5 / 0.7 (val 0.283 both); SpecAugment on top was slower to learn in 40 epochs (test 0.326 joint).
-    The harness (``zoo bench asr --benchmark an4 --recipe standard``): 40 epochs on one thread, seeds 0-2, test WER
-    0.278 / 0.234 / 0.243 (1,136-1,256 s); on two threads, seed 0 after 70 epochs validated every epoch 0.148
-    (1,477 s), seeds 0 / 1 after 60 epochs validated every 5th 0.199 / 0.203 (1,223 / 1,215 s); this recipe
-    (65 epochs), seeds 0-2: 0.197 / 0.172 / 0.157 (CER 0.137 / 0.122 / 0.119), 1,096 / 1,061 / 915 s."""
+    5th epoch), joint CTC/attention decoding (8 beams, CTC weight 0.6); meant for both cores (what was tried and
+    measured: docs/recipes/asr.md)."""
     model = AN4_MODEL if arch == "zoo" else {k: v for k, v in AN4_MODEL.items() if k != "audio_stride"}
     return Config(benchmark="an4", arch=arch, preset="small", model=model, ctc_weight=0.5, time_stretch=0.1,
                   ctc_decoding="joint", ctc_decoding_weight=0.6, val_size=100,
@@ -315,7 +300,7 @@ class _Encoded:
         self.net, self.memory, self.memory_mask = net, memory, memory_mask
 
     def decoder_logits(self, inputs: Mapping[str, torch.Tensor], target_in: torch.Tensor) -> torch.Tensor:
-        return self.net.decoder(target_in, self.memory, self.memory_mask)  # (B, T, V)
+        return self.net.decode(target_in, self.memory, self.memory_mask)  # (B, T, V)
 
 
 class Module(TaskModule):
@@ -332,19 +317,20 @@ class Module(TaskModule):
         self.save_hyperparameters({"config": dataclasses.asdict(config), "tokenizer": dict(tokenizer),
                                    "feature_stats": None if feature_stats is None else dict(feature_stats)})
         self.tokenizer = zoo.tokenizer_from_dict(dict(tokenizer))
+        # text_input=False: the encoder reads no text, so no unused text embedder (DDP needs every parameter to
+        # train); the decoder keeps its own token embedding
         self.model_config = zoo.preset(
             config.preset, num_mel_bins=asr_data.NUM_MEL_BINS, vocab_size=self.tokenizer.vocab_size, num_classes=0,
-            max_text_positions=config.max_target_tokens, max_audio_frames=config.max_frames, **config.model)
+            text_input=False, max_text_positions=config.max_target_tokens, max_audio_frames=config.max_frames,
+            **config.model)
         if config.arch == "zoo":
             self.net = zoo.MultimodalModel(self.model_config)
-            self.net.text = None  # the encoder reads no text: drop its unused text embedder (DDP needs every
-            # parameter to train; the decoder keeps its own token embedding)
         else:
             self.net = WhisperASR(dimensions(self.model_config))
         if config.init_checkpoint:
             report = (init_zoo_audio if config.arch == "zoo" else init_whisper)(self.net, config.init_checkpoint)
-            print(f"asr: initialised {len(report['loaded'])} tensors from {config.init_checkpoint} "
-                  f"({len(report['skipped'])} left out)")
+            LOG.info(f"asr: initialised {len(report['loaded'])} tensors from {config.init_checkpoint} "
+                     f"({len(report['skipped'])} left out)")
         self.ctc_head = nn.Linear(self.model_config.width, self.tokenizer.vocab_size) if config.ctc_weight else None
         stats = feature_stats or {"mean": [0.0] * asr_data.NUM_MEL_BINS, "std": [1.0] * asr_data.NUM_MEL_BINS}
         self.register_buffer("feature_mean", torch.tensor(stats["mean"], dtype=torch.float32)[:, None])  # (M, 1)
@@ -432,7 +418,7 @@ class Module(TaskModule):
         for i, ids in enumerate(candidates):
             target_in[i, :len(ids) + 1] = torch.tensor([bos, *ids], dtype=torch.long)
             target_out[i, :len(ids) + 1] = torch.tensor([*ids, eos], dtype=torch.long)
-        logits = self.net.decoder(target_in, memory[index], memory_mask[index]).float()  # (C, L, V)
+        logits = self.net.decode(target_in, memory[index], memory_mask[index]).float()  # (C, L, V)
         token_lp = logits.log_softmax(-1).gather(-1, target_out.unsqueeze(-1)).squeeze(-1)  # (C, L)
         decoder_score = (token_lp * (target_out != pad)).sum(1)  # candidates hold no pad (it is the CTC blank)
         weight = self.config.ctc_decoding_weight
@@ -455,6 +441,6 @@ class Module(TaskModule):
     def on_test_epoch_end(self) -> None:
         super().on_test_epoch_end()
         if self.trainer.is_global_zero:
-            print(f"asr test samples ({self.config.normalizer}; prediction | reference):")
+            LOG.info(f"asr test samples ({self.config.normalizer}; prediction | reference):")
             for row in self.samples:
-                print(f"  {row['id']}: {row['prediction']!r} | {row['reference']!r}")
+                LOG.info(f"  {row['id']}: {row['prediction']!r} | {row['reference']!r}")

@@ -1,6 +1,6 @@
 """CTC decoding for the asr task's CTC head: best-path (greedy) and prefix beam search over the head's
 per-frame log-probabilities, and the exact CTC log-likelihood of given transcripts (for joint CTC/attention
-rescoring in ``tasks/asr.py``).
+rescoring in ``tasks/asr/__init__.py``).
 
 Conventions: ``log_probs`` is (T, V) or (B, T, V) log-softmax output, ``lengths`` the real frames of each row,
 ``blank`` the blank id (the asr task uses the tokenizer's pad id). Token sequences are lists of ids without

@@ -11,7 +11,7 @@ below what the model resolves), keyed by the data fingerprint and ``FEATURE_VERS
   sizes; cached by ``tasks.core.data.cached_generated`` with the features in the set (the audio is not kept).
 * ``fsdd``, ``an4``, ``librispeech`` folders: rows from ``tasks.asr.sources`` (release layouts), fingerprinted
   by the names and contents of their audio and transcript files, featurized with ``.map(batched=True)``.
-  Validation, where the release has none, is carved from train by ``asr_sources.hold_out`` (fixed seed).
+  Validation, where the release has none, is carved from train by ``sources.hold_out`` (fixed seed).
 * ``hub:openslr/librispeech_asr`` (only when asked, online): train.100 / validation / test of "clean",
   decoded by soundfile (no torchcodec).
 
@@ -37,7 +37,7 @@ from torch.utils.data import Dataset, Sampler
 from tasks.asr import sources as asr_sources
 from tasks.core import seq2seq
 from tasks.core.audio import load_audio, log_mel_features
-from tasks.core.data import cache_dir, cached_generated, fingerprint_files, fingerprint_params, load_hub
+from tasks.core.data import cache_dir, cached_generated, data_source, fingerprint_files, fingerprint_params, load_hub
 from tasks.generators import tts_digits
 from tasks.asr.metric import normalize_transcript
 
@@ -159,14 +159,13 @@ def load_splits(benchmark: str, data_dir: str | None, val_size: int,
     """Split name (train, val, test) → featurized dataset, and the data fingerprint."""
     if benchmark == "tts-digits":
         return tts_digits_splits(builtin_size)
-    if not data_dir:
-        raise ValueError(f"{benchmark} needs a data dir (--data-dir)")
-    if data_dir.startswith("hub:"):
+    source = data_source(benchmark, data_dir, asr_sources.LAYOUTS[benchmark])
+    if isinstance(source, str):  # a hub id
         if benchmark != "librispeech":
             raise ValueError(f"{benchmark}: hub ids are supported for librispeech only; give a local folder")
-        return _hub_librispeech(data_dir[4:])
+        return _hub_librispeech(source)
     readers = {"fsdd": asr_sources.fsdd_rows, "an4": asr_sources.an4_rows, "librispeech": asr_sources.librispeech_rows}
-    rows, files = readers[benchmark](data_dir)
+    rows, files = readers[benchmark](source)
     fp = fingerprint_files(files)
     built = featurize(benchmark, fp, rows)
     if "val" not in built:

@@ -7,18 +7,18 @@
 * ``librispeech``: a LibriSpeech root with ``train-*/`` (all of them), ``dev-clean/`` (validation, optional)
   and ``test-clean/``, each ``{speaker}/{chapter}/{speaker}-{chapter}.trans.txt`` beside ``<utt-id>.flac``.
 
-Each reader also returns every file it read (audio and transcripts), for the content fingerprint. A missing
-audio file, a malformed or non-UTF-8 transcript line or a listed path outside the data folder raises a one-line
-``ValueError`` (``DataError``) naming the file (and line).
+Each reader takes a data dir that exists (``data.load_splits`` checks it by ``tasks.core.data.data_source``,
+naming the benchmark's ``LAYOUTS`` entry) and also returns every file it read (audio and transcripts), for the
+content fingerprint. A missing audio file, a malformed or non-UTF-8 transcript line or a listed path outside the
+data folder raises a one-line ``ValueError`` (``DataError``) naming the file (and line).
 """
 
 from __future__ import annotations
 
-import random
 import re
 from pathlib import Path
 
-from tasks.core.data import require_file
+from tasks.core.data import hold_out_indices, require_file
 from tasks.generators.tts_digits import DIGITS
 from tasks.core.inputs import read_text, resolve_inside
 
@@ -26,13 +26,11 @@ VAL_SEED = 0  # validation carved from train: a fixed draw, independent of the t
 FSDD_NAME = re.compile(r"(\d)_([A-Za-z]+)_(\d+)\.wav")
 FSDD_TEST_INDICES = range(0, 5)
 AN4_LINE = re.compile(r"^(?:<s>)?\s*(.*?)\s*(?:</s>)?\s*\(([^()\s]+)\)$")
-
-
-def _root(data_dir: str, what: str) -> Path:
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: data dir not found (expected {what})")
-    return root
+LAYOUTS = {  # what each reader expects its data dir to hold (the release layout), for error messages
+    "fsdd": "an FSDD folder with recordings/{digit}_{speaker}_{index}.wav",
+    "an4": "an AN4 folder with etc/ and wav/",
+    "librispeech": "a LibriSpeech root with train-*/, dev-clean/, test-clean/",
+}
 
 
 def _existing(audio: Path, named_in: object) -> Path:
@@ -41,9 +39,9 @@ def _existing(audio: Path, named_in: object) -> Path:
     return audio
 
 
-def fsdd_rows(data_dir: str) -> tuple[dict[str, list[dict]], list[Path]]:
+def fsdd_rows(root: Path) -> tuple[dict[str, list[dict]], list[Path]]:
     """FSDD's official split (index 0–4 test, the rest train) and the files read."""
-    folder = _root(data_dir, "an FSDD folder with recordings/{digit}_{speaker}_{index}.wav") / "recordings"
+    folder = root / "recordings"
     files = sorted(folder.glob("*.wav"))
     if not files:
         raise FileNotFoundError(f"{folder}: no .wav recordings (expected {{digit}}_{{speaker}}_{{index}}.wav)")
@@ -71,9 +69,8 @@ def read_an4_transcription(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def an4_rows(data_dir: str) -> tuple[dict[str, list[dict]], list[Path]]:
+def an4_rows(root: Path) -> tuple[dict[str, list[dict]], list[Path]]:
     """AN4 train (948) and test (the transcribed utterances) and the files read."""
-    root = _root(data_dir, "an AN4 folder with etc/ and wav/")
     rows: dict[str, list[dict]] = {}
     files: list[Path] = []
     for split in ("train", "test"):
@@ -113,9 +110,8 @@ def _librispeech_folder(folder: Path) -> tuple[list[dict], list[Path]]:
     return rows, files
 
 
-def librispeech_rows(data_dir: str) -> tuple[dict[str, list[dict]], list[Path]]:
+def librispeech_rows(root: Path) -> tuple[dict[str, list[dict]], list[Path]]:
     """Train (every ``train-*`` folder), val (``dev-clean``, if present) and test (``test-clean``)."""
-    root = _root(data_dir, "a LibriSpeech root with train-*/, dev-clean/, test-clean/")
     parts = {"train": sorted(p for p in root.glob("train-*") if p.is_dir()), "val": [root / "dev-clean"],
              "test": [root / "test-clean"]}
     if not parts["train"] or not parts["test"][0].is_dir():
@@ -135,7 +131,4 @@ def hold_out(rows: list[dict], size: int) -> tuple[list[int], list[int]]:
     if not 0 < size < len(rows):
         raise ValueError(f"val_size: must be in [1, {len(rows) - 1}] to carve validation from "
                          f"{len(rows)} training rows, got {size}")
-    order = list(range(len(rows)))
-    random.Random(VAL_SEED).shuffle(order)
-    held = set(order[:size])
-    return [i for i in range(len(rows)) if i not in held], sorted(held)
+    return hold_out_indices(len(rows), size, VAL_SEED)

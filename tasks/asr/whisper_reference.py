@@ -2,7 +2,7 @@
 
 ``WhisperASR`` wraps ``whisper.model.Whisper(ModelDimensions)`` sized like a zoo preset (``dimensions``) behind
 the interface the task's ``Module`` uses for the shared backbone: ``encode(inputs) -> (memory, mask)``,
-``decoder(tokens, memory, mask) -> logits``, ``decoder_logits`` and ``generate`` (zoo's greedy and beam search
+``decode(tokens, memory, mask) -> logits``, ``decoder_logits`` and ``generate`` (zoo's greedy and beam search
 over a view of whisper's decoder, without a KV cache: whisper's cache works through forward hooks).
 
 Whisper's encoder takes exactly ``2 * n_audio_ctx`` frames, so ``encode`` fills padded frames and pads every
@@ -91,8 +91,12 @@ class WhisperASR(nn.Module):
 
     def decoder_logits(self, inputs: Mapping[str, Tensor], target_in: Tensor) -> Tensor:
         """Teacher-forced logits (B, T, V)."""
-        memory, mask = self.encode(inputs)
-        return self.decoder(target_in, memory, mask)
+        return self.decode(target_in, *self.encode(inputs))
+
+    def decode(self, target_in: Tensor, memory: Tensor, memory_mask: Tensor | None = None) -> Tensor:
+        """Teacher-forced logits (B, T, V) over an already-encoded memory (B, N, D); whisper attends to every
+        memory position."""
+        return self.decoder(target_in, memory, memory_mask)
 
     @torch.no_grad()
     def generate(self, inputs: Mapping[str, Tensor], bos_id: int, eos_id: int, pad_id: int,
@@ -159,12 +163,12 @@ def init_zoo_audio(net: zoo.MultimodalModel, path: str | Path) -> dict[str, list
         raise ValueError(f"{path}: whisper has {dims.get('n_audio_head')} audio heads, the zoo model "
                          f"{net.config.num_heads}; set model.num_heads to match")
     own = net.state_dict()
-    names = _zoo_audio_names(len(net.encoder.blocks))
+    names = _zoo_audio_names(net.config.num_encoder_layers)
     used = {theirs for theirs, ours in names.items()
             if theirs in state and ours in own and own[ours].shape == state[theirs].shape}
     updates = {names[theirs]: state[theirs] for theirs in used}
     used |= {"encoder.positional_embedding"} & set(state)  # the zoo computes the same sinusoid table
-    for i in range(len(net.encoder.blocks)):
+    for i in range(net.config.num_encoder_layers):
         theirs, ours = f"encoder.blocks.{i}.attn.", f"encoder.blocks.{i}.attn.qkv."
         parts = [f"{theirs}{n}.{p}" for n in ("query", "key", "value") for p in ("weight", "bias")]
         if not all(k in state for k in parts if k != f"{theirs}key.bias"):

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from tasks import captioning
-from tasks.core import seq2seq
 from tasks.core.adapter import IMAGE_SUFFIXES, Adapter, image_field, row_id, tokenizer_of
 from tasks.core.finetune import FineTune
-from tasks.core.own_data import carve, get_field
+from tasks.core.own_data import get_field
 from tasks.core.own_datamodule import OwnData
 
 
@@ -28,7 +27,7 @@ class CaptioningAdapter(Adapter):
         image = get_field(row, "image", columns, aliases=("image_path", "file_name", "path"))
         captions = get_field(row, "captions", columns, aliases=("caption", "text", "sentences"))
         return {"id": row_id(row, columns, str(image)), **image_field(image, root, where),
-                "captions": captioning._check_captions(captions, where)}
+                "captions": captioning.check_captions(captions, where)}
 
     def native_examples(self, path: str | None, columns: dict, files: Mapping[str, str | None]) -> dict | None:
         """A captions folder (``captions.jsonl`` with optional ``split``) through the task's own reader."""
@@ -43,22 +42,20 @@ class CaptioningAdapter(Adapter):
         return captioning.load_splits(config)[0]
 
     def info(self, config: Any, train: Any) -> dict:
-        texts = [c for r in train for c in r["captions"]]
+        texts = captioning.tokenizer_texts(train)
         return {"tokenizer": captioning.build_tokenizer(config.tokenizer, texts).to_dict()}
 
     def install(self, dm: Any, splits: dict, info: dict) -> None:
         dm.tokenizer = tokenizer_of(info)
         dm.splits = dict(splits)
         if "train" in splits:  # one (image, caption) pair an image an epoch, cycling through its captions
-            dm.splits["train"] = captioning.CaptionCycle(splits["train"], dm.seed)
+            dm.splits["train"] = dm.train_view(splits["train"])
 
     def predict_examples(self, files: list[Path], columns: dict, config: Any) -> list[dict]:
         return [{"id": str(p), "image_path": str(p), "captions": [""]} for p in files]
 
     def predict(self, module: Any, batch: dict) -> list[dict]:
-        inputs = seq2seq.modality_inputs(batch, ("image",))
-        return [{"prediction": t} for t in seq2seq.generate_texts(module.net, inputs, module.tokenizer,
-                                                                  module.config.decoding)]
+        return [{"prediction": text} for text in module.generate(batch)]
 
 
 ADAPTER = CaptioningAdapter()

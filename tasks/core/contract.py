@@ -1,6 +1,6 @@
 """The task contract shared by every task.
 
-A task is one file with the same five names:
+A task is one package (``tasks/<task>/``) whose ``__init__.py`` has the same names:
 
 * ``Config``     – a frozen dataclass: data source, model preset, optimisation (``Optim``);
 * presets        – ``tiny()`` (tests, the ``smoke`` recipe), ``quick()``, ``standard()``, ``gpu()``;
@@ -12,9 +12,8 @@ A task is one file with the same five names:
   exactly the metrics the run recorded (``zoo score``). Optional hook ``sample_input(example)`` →
   ``{"text" | "image" | "transcript": str}`` (images as ``data:image/png;base64,...``) for the HTML gallery.
 
-Every batch uses one vocabulary, ``BATCH_KEYS``: ``image`` (B, C, H, W) float, ``audio`` (B, M, F) log-mel,
-``audio_mask`` (B, F) bool, ``text`` (B, T) long, ``text_mask`` (B, T) bool, ``target`` (B, T') long,
-``target_mask`` (B, T') bool, ``label`` (B,) long, ``reference`` list[str] or list[list[str]], ``id`` list[str].
+Every batch uses one vocabulary, ``BATCH_KEYS``, declared with types and shapes in ``tasks/core/batch.py``
+(``check_batch`` checks a batch against it).
 """
 
 from __future__ import annotations
@@ -30,11 +29,9 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
 
+from tasks.core.batch import BATCH_KEYS as BATCH_KEYS, check_batch as check_batch  # re-exported
 from zoo import MultimodalModel
 
-BATCH_KEYS = frozenset(
-    {"image", "audio", "audio_mask", "text", "text_mask", "target", "target_mask", "label", "reference", "id"}
-)
 RECIPES = ("smoke", "quick", "standard", "gpu")
 STAGES = ("train", "val", "test")
 
@@ -81,7 +78,8 @@ class TaskSpec:
         for bench in self.benchmarks:
             if bench.name == name:
                 return bench
-        raise ValueError(f"unknown benchmark {name!r} for task {self.name!r} (known: {', '.join(self.benchmark_names)})")
+        raise ValueError(f"unknown benchmark {name!r} for task {self.name!r} "
+                         f"(known: {', '.join(self.benchmark_names)})")
 
 
 @dataclass(frozen=True)
@@ -131,13 +129,6 @@ def config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:
     if isinstance(values.get("optim"), Mapping):
         values["optim"] = config_from_dict(Optim, values["optim"])
     return cls(**values)
-
-
-def check_batch(batch: Mapping[str, Any]) -> None:
-    """Raise ``ValueError`` if a batch uses a key outside the shared vocabulary."""
-    unknown = sorted(set(batch) - BATCH_KEYS)
-    if unknown:
-        raise ValueError(f"batch has keys outside the shared vocabulary: {', '.join(unknown)}")
 
 
 class TaskModule(pl.LightningModule):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,7 @@ GROUPS = {"text": ("net.text.",), "image": ("net.image.",), "audio": ("net.audio
 ALIASES = {"embedders": ("text", "image", "audio")}
 TOKENIZER_GROUPS = ("text", "decoder")  # their tensors are indexed by token ids
 OUTPUT_GROUPS = ("decoder", "head")
+LOG = logging.getLogger(__name__)
 
 
 def group_of(name: str) -> str:
@@ -106,12 +108,12 @@ class FineTune:
             if getattr(self.net, "image", None) is None or not hasattr(self.net.image, "load_timm_checkpoint"):
                 raise ValueError(f"model.image_checkpoint: this {self.TASK} model has no ViT image embedder")
             report = self.net.image.load_timm_checkpoint(image_checkpoint)
-            print(f"zoo: image tower from {image_checkpoint}: loaded {', '.join(report['loaded']) or 'nothing'}")
+            LOG.info(f"zoo: image tower from {image_checkpoint}: loaded {', '.join(report['loaded']) or 'nothing'}")
         self.freeze_groups([freeze] if isinstance(freeze, str) else list(freeze or []))
 
     # ------------------------------------------------------------ starting points
     def load_backbone(self, path: str) -> dict[str, Any]:
-        """Copy the weights of a zoo checkpoint group by group; returns and prints what was and was not loaded.
+        """Copy the weights of a zoo checkpoint group by group; returns and logs what was and was not loaded.
 
         A group loads when every one of its tensors exists with the same shape, for text/decoder the tokenizers
         are equal and for the head the label sets (answer vocabularies) are; another task's head is never loaded."""
@@ -144,8 +146,8 @@ class FineTune:
                 updates |= {n: theirs[n] for n in names}
         self.load_state_dict(updates, strict=False)
         reasons = "; ".join(f"{g} ({why})" for g, why in skipped.items()) or "none"
-        print(f"zoo: init from {path} ({source_task} checkpoint): loaded {', '.join(loaded) or 'nothing'}; "
-              f"not loaded: {reasons}")
+        LOG.info(f"zoo: init from {path} ({source_task} checkpoint): loaded {', '.join(loaded) or 'nothing'}; "
+                 f"not loaded: {reasons}")
         return {"task": source_task, "loaded": loaded, "not_loaded": skipped}
 
     def freeze_groups(self, groups: list[str]) -> None:

@@ -1,6 +1,7 @@
 """Pieces shared by the tasks that generate text (captioning, med_report, asr, generative vqa).
 
-Composition, not inheritance: a task's ``Module`` calls these from its ``step``.
+Composition, not inheritance: a task's ``Module`` calls these from its ``step`` (``seq2seq_task`` builds the
+image-to-text Module and DataModule of captioning and med_report from them).
 Shapes: B batch, T target tokens (with bos/eos), V vocabulary.
 """
 

@@ -9,15 +9,13 @@
   ``mimic-cxr`` (a CSV with an image path, a report/findings and a split column; paths relative to the CSV).
 * Primary metric: BLEU-4, higher is better; also BLEU-1..3, ROUGE-L, CIDEr-D and clinical efficacy
   (``ce_precision``/``ce_recall``/``ce_f1`` micro over the labeler's findings, ``ce_f1/<finding>`` each).
+
+The recipes' measured figures and what was tried: docs/recipes/med_report.md.
 """
 
 from __future__ import annotations
 
 import collections
-import csv
-import dataclasses
-import io
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,17 +23,15 @@ from typing import Any
 
 import torch
 
-import zoo
-from tasks.core import seq2seq
-from tasks.core import vision
-from tasks.core.contract import Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
-from tasks.captioning import _by_split, _logged
-from tasks.core.data import cached_generated, fingerprint_files, fingerprint_params, require_file
+from tasks.core import seq2seq, seq2seq_task, vision
+from tasks.core.contract import Benchmark, Optim, TaskSpec
+from tasks.core.data import cached_generated, data_source, fingerprint_files, fingerprint_params
 from tasks.generators import chest_phantom
-from tasks.core.inputs import read_text, resolve_inside
+from tasks.med_report.clinical import ClinicalEfficacy
+from tasks.med_report.data import (CSV_COLUMNS, PHANTOM_SEED, PHANTOM_SIZES, check_report, csv_path,
+                                   generate_phantoms, read_iu_xray, read_report_csv)
 from tasks.metrics.caption import CaptionMetrics
 from tasks.metrics.caption_scores import rouge_l_scores
-from tasks.med_report.clinical import ClinicalEfficacy
 from tasks.metrics.text import coco_tokenize
 
 SPEC = TaskSpec(
@@ -55,10 +51,6 @@ SPEC = TaskSpec(
     metrics=("bleu4", "bleu1", "bleu2", "bleu3", "rouge_l", "cider_d", "ce_precision", "ce_recall", "ce_f1"),
     models=("zoo", "majority"),
 )
-PHANTOM_SIZES = {"train": 3000, "val": 200, "test": 400}
-PHANTOM_SEED = 20261201  # the data seed: fixed, independent of the training seed
-CSV_COLUMNS = {"image_path": ("image_path", "path", "image", "dicom_path"), "report": ("report", "findings", "text"),
-               "split": ("split",), "indication": ("indication",), "id": ("id", "study_id", "dicom_id")}
 
 
 @dataclass(frozen=True)
@@ -97,17 +89,7 @@ BACKBONE = {"width": 128, "num_encoder_layers": 2, "num_decoder_layers": 2, "num
 
 
 def quick(benchmark: str = "chest-phantom", arch: str = "zoo") -> Config:
-    """About 75 s on a 2-core CPU: 500 steps, the image read through the conv stem.
-
-    Measured on chest-phantom, seed 0 (script runs with this config, one thread while another run shared the
-    machine, 104 s): clinical F1 51.1% (cardiomegaly 99.4%, effusion 51.7%, the small findings near 0), CIDEr-D
-    99.0%, BLEU-4 23.4%; the majority report scores 26.6 / 83.6 / 22.3%. The earlier quick recipe (200 steps,
-    8-px linear patches) reached clinical F1 27.7% and BLEU-4 25.0%, hardly above the majority report; 500 steps
-    with patches gave clinical F1 38.8% (146 s), 200 steps with the conv stem 26.6%. In ``bash scripts/bench.sh``
-    (two threads, alone): clinical F1 58.4%, CIDEr-D 115.0%, BLEU-4 25.9% in 74 s. The figure depends on the seed
-    and device (``zoo bench med_report --recipe quick``): seeds 1 / 2 gave clinical F1 68.5 / 32.6% (BLEU-4 25.7 /
-    26.0%) on the same CPU; seed 0 on an H200 43.1% in fp32 and 26.8% in bf16-mixed.
-    """
+    """About 75 s on a 2-core CPU: 500 steps, the image read through the conv stem."""
     return Config(benchmark=benchmark, preset="small", model={**BACKBONE, "image_stem": "conv"}, image_size=64,
                   decoding=seq2seq.Decoding(num_beams=2, max_new_tokens=64),
                   optim=Optim(lr=2e-3, batch_size=32, max_epochs=6, max_steps=500))
@@ -118,15 +100,6 @@ def standard(benchmark: str = "chest-phantom", arch: str = "zoo") -> Config:
 
     On chest-phantom the image enters through the conv stem (``image_stem="conv"``: 4 stride-2 convs, 8 × 8 cells
     with their x/y centres) for 25 epochs; other benchmarks keep 16-px linear patches for 15 epochs.
-
-    Measured on chest-phantom, seeds 0-2 (harness; seeds 0-1 ran together on one thread each, 1,795 / 1,784 s; seed
-    2 alone on two threads, 1,375 s): BLEU-4 31.5 / 27.9 / 26.5%, clinical F1 85.0 / 76.1 / 56.0%, CIDEr-D 158.6 /
-    143.2 / 104.4%; pneumothorax F1 100 / 99.4 / 34.5%, consolidation 78.5 / 0 / 43.0%, nodule 9.1 / 0 / 36.8%.
-    The previous recipe (16-px patches, 15 epochs) gave BLEU-4 27.6 / 27.0 / 27.0% and clinical F1 65.8 / 60.5 /
-    66.3%, with nodule F1 0 / 0 / 4.6% and consolidation 0 / 0 / 46.3% (a likely reason, not tested: a nodule is
-    4-6 px across, a small part of a 16-px linear patch). The conv stem with 15 epochs (seed 0, 690 s on two
-    threads): clinical F1 62.5%, pneumothorax 98.7% but cardiomegaly 0%. Which subtle findings a run learns still
-    depends on the seed.
     """
     phantom = benchmark == "chest-phantom"
     model = {**BACKBONE, "width": 192, "num_encoder_layers": 4, **({"image_stem": "conv"} if phantom else {})}
@@ -146,76 +119,7 @@ PRESETS = {"smoke": tiny, "quick": quick, "standard": standard, "gpu": gpu}
 
 
 # ---------------------------------------------------------------- data
-def _generate_phantoms() -> dict[str, list[dict]]:
-    rows = {}
-    for offset, (split, size) in enumerate(PHANTOM_SIZES.items()):
-        films = chest_phantom.generate(size, seed=PHANTOM_SEED + offset)
-        rows[split] = [{"id": f"{split}-{i}", "image": vision.encode_png(f["image"][:, :, 0]),  # grey: one channel
-                        "indication": f["indication"], "report": f["report"]} for i, f in enumerate(films)]
-    return rows
-
-
-def _report(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{where}: empty or missing report")
-    return value.strip()
-
-
-def read_iu_xray(root: Path) -> dict[str, list[dict]]:
-    """Splits of an R2Gen ``annotation.json``; images resolved under ``root/images``."""
-    path = require_file(root / "annotation.json", "R2Gen annotation.json with train/val/test lists")
-    try:
-        annotation = json.loads(read_text(path))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
-    splits = {}
-    for split in ("train", "val", "test"):
-        if not isinstance(annotation.get(split), list):
-            raise ValueError(f"{path}: missing list '{split}'")
-        rows = []
-        for index, item in enumerate(annotation[split]):
-            where = f"{path}: {split}[{index}]"
-            paths = item.get("image_path") if isinstance(item, dict) else None
-            if not isinstance(paths, list) or not paths:
-                raise ValueError(f"{where}: 'image_path' must be a non-empty list")
-            image = resolve_inside(root / "images", paths[0], f"{where}: image_path[0]")
-            rows.append({"id": str(item.get("id", f"{split}-{index}")), "image_path": str(image),
-                         "indication": "", "report": _report(item.get("report"), where)})
-        splits[split] = rows
-    return splits
-
-
-def _csv_path(data_dir: Path) -> Path:
-    if data_dir.is_file():
-        return data_dir
-    found = sorted(data_dir.glob("*.csv"))
-    if len(found) != 1:
-        raise ValueError(f"{data_dir}: expected exactly one .csv file (or pass the CSV itself), found {len(found)}")
-    return found[0]
-
-
-def read_report_csv(path: Path, val_size: int) -> dict[str, list[dict]]:
-    """Splits of a MIMIC-CXR-style CSV (image path, report/findings, split; optional indication, id)."""
-    with io.StringIO(read_text(path), newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        columns = {key: next((c for c in names if c in header), None) for key, names in CSV_COLUMNS.items()}
-        for key in ("image_path", "report"):
-            if columns[key] is None:
-                raise ValueError(f"{path}:1: missing column {key!r} (one of {', '.join(CSV_COLUMNS[key])})")
-        rows = []
-        for line_no, item in enumerate(reader, start=2):
-            where = f"{path}:{line_no}"
-            split = (item.get(columns["split"]) or "").strip().lower() if columns["split"] else ""
-            split = {"validate": "val", "validation": "val", "": None}.get(split, split)
-            if split not in (None, "train", "val", "test"):
-                raise ValueError(f"{where}: split must be train, validate/val or test, got {split!r}")
-            rows.append({"id": item[columns["id"]] if columns["id"] else f"row-{line_no}",
-                         "image_path": str(resolve_inside(path.parent, item[columns["image_path"]] or "",
-                                                       f"{where}: column {columns['image_path']!r}")),
-                         "indication": (item.get(columns["indication"]) or "").strip() if columns["indication"] else "",
-                         "report": _report(item[columns["report"]], where), "split": split})
-    return _by_split(rows, val_size)
+_report = check_report  # the name the own-data adapter and older code use
 
 
 def load_splits(config: Config) -> tuple[dict[str, list[dict]], str]:
@@ -225,92 +129,91 @@ def load_splits(config: Config) -> tuple[dict[str, list[dict]], str]:
     if config.benchmark == "chest-phantom":
         fp = fingerprint_params(generator="chest-phantom", version=chest_phantom.GENERATOR_VERSION,
                                 seed=PHANTOM_SEED, sizes=PHANTOM_SIZES)
-        built = cached_generated("med_report-chest-phantom", fp, _generate_phantoms)
+        built = cached_generated("med_report-chest-phantom", fp, generate_phantoms)
         return {split: built[split].to_list() for split in built}, fp
-    if not config.data_dir:
-        raise ValueError(f"{config.benchmark} needs a data dir (see `zoo models`)")
-    root = Path(config.data_dir)
-    if not root.exists():
-        raise FileNotFoundError(f"{root}: data dir not found")
+    hint = SPEC.benchmark(config.benchmark).data_hint
+    if config.benchmark == "mimic-cxr" and config.data_dir and Path(config.data_dir).is_file():
+        root: str | Path = Path(config.data_dir)  # the CSV itself
+    else:
+        root = data_source(config.benchmark, config.data_dir, hint)
+    if isinstance(root, str):
+        raise ValueError(f"{config.benchmark}: reads a local copy, not a hub id (expected {hint})")
     if config.benchmark == "iu-xray":
         return read_iu_xray(root), fingerprint_files([root / "annotation.json"])
-    path = _csv_path(root)
+    path = csv_path(root)
     return read_report_csv(path, config.val_size), fingerprint_files([path])
 
 
+def tokenizer_texts(train: list[dict]) -> list[str]:
+    """The texts the tokenizer is built from: the train reports, then their indications."""
+    return [r["report"] for r in train] + [r["indication"] for r in train]
+
+
 def build_tokenizer(kind: str, texts: list[str]) -> Any:
-    if kind == "word":
-        return zoo.WordTokenizer.train(texts, min_freq=2, lowercase=True)
-    return zoo.WhisperBPETokenizer() if kind == "bpe" else zoo.ByteTokenizer()
+    """The tokenizer of ``kind`` (``word``: the words of ``texts`` seen at least twice)."""
+    return seq2seq_task.build_tokenizer(kind, texts, min_freq=2)
 
 
-class DataModule(ConfigDataModule):
-    """Batches carry ``image``, ``text``/``text_mask`` (indication), ``target``, ``target_mask``, ``reference``, ``id``."""
+class DataModule(seq2seq_task.DataModule):
+    """Batches carry ``image``, ``text``/``text_mask`` (indication), ``target``/``target_mask``, ``reference``, ``id``.
+    """
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
-        self.splits, self.fingerprint = load_splits(self.config)
-        train = self.splits["train"]
-        self.tokenizer = build_tokenizer(self.config.tokenizer, [r["report"] for r in train] +
-                                         [r["indication"] for r in train])
+    def load(self) -> tuple[dict[str, list[dict]], str]:
+        return load_splits(self.config)
 
-    def collate(self, examples: list[dict]) -> dict[str, Any]:
-        reports = [e["report"] for e in examples]
-        target, target_mask = seq2seq.encode_targets(self.tokenizer, reports, self.config.max_length)
-        batch = {"image": vision.batch_images(examples, self.config.image_size), "target": target,
-                 "target_mask": target_mask, "reference": reports, "id": [str(e["id"]) for e in examples]}
-        if self.config.use_indication:
-            text, text_mask = self.tokenizer.batch_encode([e["indication"] for e in examples],
-                                                          max_length=self.config.max_indication_length)
-            if text.shape[1] > 0:  # an all-empty batch (IU X-Ray has no indications) is image-only
-                batch["text"], batch["text_mask"] = text, text_mask
-        return batch
+    def new_tokenizer(self, train: list[dict]) -> Any:
+        return build_tokenizer(self.config.tokenizer, tokenizer_texts(train))
+
+    def target_text(self, example: Mapping[str, Any]) -> str:
+        return example["report"]
+
+    def reference(self, example: Mapping[str, Any]) -> str:
+        return example["report"]
+
+    def extra_inputs(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        if not self.config.use_indication:
+            return {}
+        text, text_mask = self.tokenizer.batch_encode([e["indication"] for e in examples],
+                                                      max_length=self.config.max_indication_length)
+        if text.shape[1] == 0:  # an all-empty batch (IU X-Ray has no indications) is image-only
+            return {}
+        return {"text": text, "text_mask": text_mask}
 
 
 # ---------------------------------------------------------------- model
-class Module(TaskModule):
+class Module(seq2seq_task.Module):
     """Report generator on the shared backbone: image | indication → fusion encoder → text decoder."""
 
-    def __init__(self, config: Config | Mapping[str, Any], tokenizer: Mapping[str, Any]) -> None:
-        if isinstance(config, Mapping):
-            config = config_from_dict(Config, config)
-        super().__init__(config)
-        self.save_hyperparameters({"config": dataclasses.asdict(config), "tokenizer": dict(tokenizer)})
-        self.tokenizer = zoo.tokenizer_from_dict(dict(tokenizer))
-        positions = max(config.max_length, config.max_indication_length, config.decoding.max_new_tokens + 1)
-        self.model_config = zoo.preset(config.preset, **{
-            "image_size": config.image_size, "patch_size": config.patch_size, "vocab_size": self.tokenizer.vocab_size,
-            "num_classes": 0, "max_text_positions": positions, **config.model})
-        self.net = zoo.MultimodalModel(self.model_config)
-        self.metrics = torch.nn.ModuleDict({stage: torch.nn.ModuleDict({"text": CaptionMetrics(),
-                                                                         "clinical": ClinicalEfficacy()})
-                                            for stage in ("val", "test")})
-        self.samples: list[dict] = []
+    CONFIG = Config
+    INPUTS = ("image", "text", "text_mask")
+    NUM_SHOWN = 3
 
-    def step(self, batch: Mapping[str, Any], stage: str) -> torch.Tensor:
-        inputs = seq2seq.modality_inputs(batch, ("image", "text", "text_mask"))
-        loss = seq2seq.lm_loss(self.net, inputs, batch["target"], batch["target_mask"])
-        if stage != "train":
-            decoding = self.config.decoding if stage == "test" else dataclasses.replace(self.config.decoding, num_beams=1)
-            predictions = seq2seq.generate_texts(self.net, inputs, self.tokenizer, decoding)
-            self.metrics[stage]["text"].update(predictions, [[r] for r in batch["reference"]], ids=batch["id"])
-            self.metrics[stage]["clinical"].update(predictions, batch["reference"], ids=batch["id"])
-            if stage == "test":
-                self.add_predictions(batch["id"], predictions, batch["reference"], example_scores(predictions,
-                                                                                                  batch["reference"]))
-        return loss
+    @staticmethod
+    def text_positions(config: Config) -> int:
+        return max(config.max_length, config.max_indication_length, config.decoding.max_new_tokens + 1)
 
-    def on_test_epoch_end(self) -> None:
-        self.samples = seq2seq.sample_rows([r["id"] for r in self.predictions], [r["prediction"] for r in self.predictions],
-                                           [r["reference"] for r in self.predictions])
-        super().on_test_epoch_end()
-        if self.trainer.is_global_zero:
-            for sample in self.samples[:3]:
-                print(f"[{sample['id']}] predicted: {sample['prediction']!r}\n    reference: {sample['reference']!r}")
+    @staticmethod
+    def new_metrics() -> torch.nn.ModuleDict:
+        return torch.nn.ModuleDict({"text": CaptionMetrics(), "clinical": ClinicalEfficacy()})
 
-    def compute_metrics(self, stage: str) -> dict[str, float]:
-        return _compute(self.metrics[stage]["text"], self.metrics[stage]["clinical"])
+    @staticmethod
+    def update_metrics(metrics: torch.nn.ModuleDict, predictions: list[str], references: list[str],
+                       ids: list[str]) -> None:
+        metrics["text"].update(predictions, [[r] for r in references], ids=ids)
+        metrics["clinical"].update(predictions, references, ids=ids)
+
+    @staticmethod
+    def metric_values(metrics: torch.nn.ModuleDict) -> dict[str, float]:
+        values = {**metrics["text"].compute(), **metrics["clinical"].compute()}
+        metrics["text"].reset()
+        metrics["clinical"].reset()
+        return {name: float(value) for name, value in values.items()}
+
+    def example_scores(self, predictions: list[str], references: list[str]) -> list[float]:
+        return example_scores(predictions, references)
+
+    def sample_line(self, sample: Mapping[str, str]) -> str:
+        return f"[{sample['id']}] predicted: {sample['prediction']!r}\n    reference: {sample['reference']!r}"
 
 
 def example_scores(predictions: list[str], references: list[str]) -> list[float]:
@@ -318,20 +221,9 @@ def example_scores(predictions: list[str], references: list[str]) -> list[float]
     return rouge_l_scores([coco_tokenize(p) for p in predictions], [[coco_tokenize(r)] for r in references])
 
 
-def _compute(text: CaptionMetrics, clinical: ClinicalEfficacy) -> dict[str, float]:
-    values = {**text.compute(), **clinical.compute()}
-    text.reset()
-    clinical.reset()
-    return {name: float(value) for name, value in values.items()}
-
-
 def score_predictions(rows: list[dict]) -> dict[str, float]:
     """The test metrics recomputed from prediction rows (``prediction``/``reference`` report strings)."""
-    text, clinical = CaptionMetrics(), ClinicalEfficacy()
-    ids, predictions, references = [r["id"] for r in rows], [r["prediction"] for r in rows], [r["reference"] for r in rows]
-    text.update(predictions, [[r] for r in references], ids=ids)
-    clinical.update(predictions, references, ids=ids)
-    return _logged(_compute(text, clinical))
+    return seq2seq_task.score_rows(Module, rows, [r["reference"] for r in rows])
 
 
 def majority_predictions(train_rows: list[dict], test_rows: list[dict]) -> list[dict]:

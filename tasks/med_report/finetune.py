@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from tasks import med_report
-from tasks.core import seq2seq
 from tasks.core.adapter import IMAGE_SUFFIXES, Adapter, image_field, row_id, tokenizer_of
 from tasks.core.finetune import FineTune
 from tasks.core.own_data import get_field
@@ -30,13 +29,13 @@ class MedReportAdapter(Adapter):
         report = get_field(row, "report", columns, aliases=self.aliases["report"])
         indication = get_field(row, "indication", columns, aliases=self.aliases["indication"], required=False)
         return {"id": row_id(row, columns, str(image)), **image_field(image, root, where),
-                "indication": str(indication or "").strip(), "report": med_report._report(report, where)}
+                "indication": str(indication or "").strip(), "report": med_report.check_report(report, where)}
 
     def builtin(self, config: Any) -> dict:
         return med_report.load_splits(config)[0]
 
     def info(self, config: Any, train: Any) -> dict:
-        texts = [r["report"] for r in train] + [r["indication"] for r in train]
+        texts = med_report.tokenizer_texts(train)
         return {"tokenizer": med_report.build_tokenizer(config.tokenizer, texts).to_dict()}
 
     def install(self, dm: Any, splits: dict, info: dict) -> None:
@@ -47,9 +46,7 @@ class MedReportAdapter(Adapter):
         return [{"id": str(p), "image_path": str(p), "indication": "", "report": ""} for p in files]
 
     def predict(self, module: Any, batch: dict) -> list[dict]:
-        inputs = seq2seq.modality_inputs(batch, ("image", "text", "text_mask"))
-        return [{"prediction": t} for t in seq2seq.generate_texts(module.net, inputs, module.tokenizer,
-                                                                  module.config.decoding)]
+        return [{"prediction": text} for text in module.generate(batch)]
 
 
 ADAPTER = MedReportAdapter()

@@ -8,11 +8,12 @@ Lightning's ``DistributedSampler`` repeats to even out the ranks in validation/t
 nothing is dropped.
 
 Records keep the order in which they were added (after gathering: rank 0's, then rank 1's, ...).
+``gather_rows`` does the same for plain rows (the harness's test predictions, ``zoo predict``'s rows).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -30,6 +31,27 @@ def gather_objects(local: list[Any], group: Any | None = None) -> list[Any]:
     buckets: list[list[Any] | None] = [None] * dist.get_world_size(group)
     dist.all_gather_object(buckets, local, group=group)
     return [item for bucket in buckets for item in (bucket or [])]
+
+
+def first_of_each(items: Sequence[Any], key: Callable[[Any], Hashable | None]) -> list[Any]:
+    """``items`` in order, keeping only the first of those with the same ``key`` (items whose key is None all stay)."""
+    seen: set[Hashable] = set()
+    kept: list[Any] = []
+    for item in items:
+        item_key = key(item)
+        if item_key is not None:
+            if item_key in seen:
+                continue
+            seen.add(item_key)
+        kept.append(item)
+    return kept
+
+
+def gather_rows(rows: Sequence[Mapping[str, Any]], key: str = "id", group: Any | None = None) -> list[Any]:
+    """The rows of every process (rank order), the first row of each ``row[key]`` kept: a distributed sampler
+    repeats examples to even out the ranks, and each must count once. ``rows`` itself, de-duplicated, when not
+    distributed."""
+    return first_of_each(gather_objects(list(rows), group), lambda row: row[key])
 
 
 def check_ids(ids: Sequence[Hashable] | None, num_examples: int) -> list[Hashable | None]:
@@ -72,15 +94,7 @@ class RecordMetric(Metric):
 
     def unique_records(self) -> list[Any]:
         """The payloads of all processes, keeping the first record of each id (records without id all stay)."""
-        seen: set[Hashable] = set()
-        payloads: list[Any] = []
-        for example_id, payload in self.records:
-            if example_id is not None:
-                if example_id in seen:
-                    continue
-                seen.add(example_id)
-            payloads.append(payload)
-        return payloads
+        return [payload for _, payload in first_of_each(self.records, lambda record: record[0])]
 
     def synced_records(self) -> list[Any]:
         """``unique_records()`` over every process, also outside ``compute`` (which syncs by itself)."""

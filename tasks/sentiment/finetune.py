@@ -34,7 +34,8 @@ class SentimentAdapter(Adapter):
 
     def info(self, config: Any, train: Any) -> dict:
         names = sorted({r["label_name"] for r in train}, key=_label_key)
-        tokenizer = sentiment.build_tokenizer(config.tokenizer, [r["text"] for r in train])
+        tokenizer = sentiment.build_tokenizer(config.tokenizer, [r["text"] for r in train],
+                                              max_size=sentiment.vocab_cap(config))
         return {"tokenizer": tokenizer.to_dict(), "labels": names}
 
     def install(self, dm: Any, splits: dict, info: dict) -> None:

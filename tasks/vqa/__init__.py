@@ -7,7 +7,7 @@
 * Built-in benchmark ``sort-of-clevr`` (``tasks/generators/sort_of_clevr.py``): 9,800 train / 200 test scenes,
   20 questions each; 200 train scenes are held out as val. Real: ``vqa-rad`` (OSF release, official split),
   ``vqa-rad-mevf`` (the same test questions, trained on ``mevf_split/``: MEVF's protocol, whose train file holds
-  rephrasings of test questions), ``vqav2`` (official json layout or a hub id). Loaders in ``tasks/vqa_data.py``.
+  rephrasings of test questions), ``vqav2`` (official json layout or a hub id). Loaders in ``tasks/vqa/data.py``.
 * The answer vocabulary is the train answers (most frequent first, at most ``max_answers``), saved in the checkpoint;
   a test answer outside it cannot be predicted and counts as wrong (it is still scored, never an error; a warning
   says how many val/test answers that is).
@@ -18,13 +18,13 @@
   only (``WarmupSampler``); without it the model answers from whole-image statistics (docs/sort-of-clevr.md).
 
 * ``scene_batch=True`` (classify only): a batch is B images, each with all its questions packed in one sequence
-  (``tasks/vqa_scenes.py``); the batch size counts images. ``image_stem="conv"`` in ``model`` gives the backbone a
+  (``tasks/vqa/scenes.py``); the batch size counts images. ``image_stem="conv"`` in ``model`` gives the backbone a
   small CNN stem with x/y coordinates (one token per 15×15 cell of a 75-px scene); ``"coordconv"`` (the
   sort-of-clevr recipes) also gives its first conv each pixel's x/y, so a cell can say where its object lies.
 * ``question_tokens="summary"`` (classify): each question enters the fusion encoder as one token, the mean of its
   embedded words, and is answered at that token (``Module.summary_logits``); ``"words"``: a fused token per word,
   the answer read from their mean (in scene batches and one-question batches alike; the image tokens are context).
-* ``answer_options="question"`` (classify): a question allows only the answers it names (``tasks/vqa_options.py``:
+* ``answer_options="question"`` (classify): a question allows only the answers it names (``tasks/vqa/options.py``:
   the options of an "or" question, else "yes"/"no" after a leading auxiliary verb); the prediction is the best
   allowed answer. Training is unchanged (cross-entropy over the whole vocabulary). ``"all"``: any answer.
 """
@@ -34,10 +34,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
+import logging
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -47,14 +47,18 @@ from PIL import Image
 
 import zoo
 from tasks.core import seq2seq
+from tasks.core.contract import Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
+from tasks.core.data import data_source
+from tasks.core.inputs import log_once
 from tasks.vqa import data as vqa_data
 from tasks.vqa import scenes as vqa_scenes
-from tasks.core.contract import Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
-from tasks.core.inputs import log_once
 from tasks.vqa.metric import ExactMatchAccuracy, VQAAccuracy
 from tasks.vqa.options import OptionIndex
 from tasks.vqa.scoring import (GROUP_METRICS, example_score, majority_baseline, majority_predictions,  # noqa: F401
                                metric_names, reference_of, reference_text, score_predictions)
+from zoo.model import segment_positions
+
+LOG = logging.getLogger(__name__)
 
 SPEC = TaskSpec(
     name="vqa",
@@ -92,7 +96,7 @@ class Config:
     answer_mode: str = "classify"  # "classify" (answer vocabulary) or "generate" (decoder)
     question_input: str = "text"  # "text" (the sentence) or "encoding" (sort-of-clevr's 11-dim vector)
     question_tokens: str = "words"  # classify: "words" (a fused token per word) or "summary" (one per question)
-    answer_options: str = "all"  # classify: "all" (any vocabulary answer) or "question" (tasks/vqa_options.py)
+    answer_options: str = "all"  # classify: "all" (any vocabulary answer) or "question" (tasks/vqa/options.py)
     preset: str = "small"
     model: dict = field(default_factory=dict)  # zoo.ModelConfig overrides
     image_size: int = 75
@@ -148,11 +152,9 @@ SCENE_BACKBONE = {**BACKBONE, "num_encoder_layers": 2, "image_stem": "coordconv"
 
 
 def quick(benchmark: str = "sort-of-clevr", arch: str = "zoo") -> Config:
-    """About a minute and a half: the standard recipe's model on 3,000 scenes for 10 epochs (470 steps of 64
-    scenes), the first 8 of them on non-relational questions only (the colour binding forms within a few hundred
-    steps; the relational questions get the last two epochs). Measured, seed 0, in ``bash scripts/bench.sh``: 73 s
-    (accuracy 67.0%, non-relational 82.1%, relational 52.0%) with the coordconv stem on an AMD EPYC; 70 s (69.1 /
-    85.8 / 52.4%) with the plain conv stem on an Intel Xeon, 65.5% on the AMD machine. Majority: 46.9%."""
+    """About a minute and a half on a CPU: the standard recipe's model on 3,000 scenes for 10 epochs (470 steps of 64
+    scenes); the first 8 epochs are non-relational only, since the colour binding has to form before the relational
+    questions can use it (it does within a few hundred steps). Measured figures: docs/recipes/vqa.md."""
     if benchmark != "sort-of-clevr":
         return Config(benchmark=benchmark, preset="small", model={**BACKBONE, "width": 64, "num_encoder_layers": 2},
                       image_size=120, patch_size=15, optim=Optim(lr=1e-3, batch_size=32, max_epochs=3))
@@ -165,62 +167,23 @@ def quick(benchmark: str = "sort-of-clevr", arch: str = "zoo") -> Config:
 def standard(benchmark: str = "sort-of-clevr", arch: str = "zoo") -> Config:
     """The leaderboard recipe on CPU, aimed at ≥ 90% relational / ≥ 98% non-relational on sort-of-clevr.
 
-    Close to the spec's setting (docs/sort-of-clevr.md): a pre-norm Transformer, width 128, 4 heads over 25 image
-    tokens from a conv stem with x/y coordinates whose first conv also sees each pixel's x/y (``"coordconv"``),
-    non-relational questions first (4 epochs), scenes batched (64 images × 20 questions a step). Each question
-    enters as one summary token (``question_tokens="summary"``), 2 layers, Xavier init, 40 epochs (6,000 steps),
-    so that a seed fits the design's 20 minutes on two threads. Recorded seeds 0-2 (harness, each alone on two
-    threads of an AMD EPYC, 1,084 / 1,062 / 1,018 s): non-relational 99.75 / 99.8 / 99.55%, relational 93.55 / 95.3
-    / 92.55% (count 100 / 100 / 99.8%, closest and furthest 90.3 / 93.0 / 88.9%); validation relational accuracy
-    passed 90% after 22 / 20 / 24 epochs. With 60 epochs (9,000 steps, 1,607-2,461 s) the seeds gave
-    non-relational 99.9 / 99.9 / 99.95%, relational 93.8 / 94.8 / 94.9%.
+    Sort-of-CLEVR (spec: docs/sort-of-clevr.md); why each value, in a line (figures, and what was tried and not
+    taken: docs/recipes/vqa.md):
 
-    Why the pixel coordinates: with the plain conv stem (``"conv"``, 60 epochs, the recipe otherwise the same) seeds
-    gave relational 95.4 / 86.7 / 94.7% (closest and furthest 93.2 / 80.1 / 92.3%, count 99.4-100%). A cell token
-    carries its cell's centre; "closest" between objects in neighbouring cells needs where inside the cell each
-    object lies, which a translation-equivariant stem encodes only indirectly. Deeper encoders with the plain stem
-    (harness runs, one thread each) did not fix it: 3 layers for 40 epochs gave relational 89.1 / 92.8% (seeds
-    0 / 1), 4 layers for 40 epochs 92.9 / 92.3 / 82.8% (seed 2's non-relational validation accuracy fell to 76%
-    around epoch 21).
+    * ``SCENE_BACKBONE``, 2 layers: 40 epochs of it fit the design's 20 minutes a seed on two threads.
+    * ``image_stem="coordconv"``: "closest" between objects in neighbouring cells needs where in its cell each lies.
+    * ``init="xavier"``: keeps the attention logits of a small model away from zero, so a token can pick one object.
+    * ``question_tokens="summary"``: pooling the words before fusion keeps the one word that carries the binding.
+    * ``nonrelational_warmup_epochs=4``: without the warm-up the model answers from whole-image statistics.
+    * ``scene_batch=True``, 64 scenes (1,280 questions) a step: each image is encoded once for its 20 questions.
+    * 40 epochs (6,000 steps): with 30, each seed learnt only a part of the relational questions.
 
-    Why the summary token: on "is the <colour> object on the left?" alone (fresh scenes, 64 a step), with the
-    colour as the only question token the answer is right 97% of the time after 500 steps (2 layers, Xavier); with
-    the sentence's words as tokens, read out at the last token, as a mean over its tokens, by attention pooling,
-    or with every token supervised, it stays at 63-66%; read out at the colour word's position it reaches 96%
-    after 300 steps. Pooling a fused sentence dilutes the one word that carries the binding; pooling the words
-    before fusion does not: measured with this recipe's model (plain stem), non-relational validation accuracy 96%
-    after 500 steps and 99.5% after 1,100 (relational 77%), where the word-token readout stayed at 62% after 900
-    steps. Why not 30 epochs: with 30 (plain stem, seeds 0-2) relational was 68.0 / 65.8 / 80.1%, each seed having
-    learnt a different part (count, or closest / furthest). The stem's BatchNorm statistics are recomputed before
-    evaluation (``zoo.embedders.ConvImageEmbedder``); with the running averages seed 1 counted at 29%.
+    Other benchmarks: width 128, 4 layers over 64 patches of a 120-px image, 20 epochs at learning rate 5e-4. On
+    VQA-RAD (``vqa-rad``, ``vqa-rad-mevf``):
 
-    Other benchmarks: width 128, 4 layers over 64 patches of a 120-px image, 20 epochs, learning rate 5e-4. On
-    VQA-RAD: 40 epochs, learning rate 1e-3, 2% of the train questions held out for validation (10% elsewhere), and
-    ``answer_options="question"``. VQA-RAD official split (``vqa-rad``), seeds 0-2 (harness, one thread, two runs
-    sharing the 2 cores of an AMD EPYC): closed 68.0 / 62.5 / 62.5% (mean 64.3), open 10.1 / 12.3 / 11.2%
-    (498-502 s); the closed "or" questions (22 of the 272) are answered right 8 / 9 / 10 times, the others (yes/no)
-    177 / 161 / 160 of 250. The question-only majority answers 50.7% of the closed ones. How the recipe got there
-    (same setting; seed 0 / 1, and 2): with 10% held out, learning rate 5e-4 and no ``answer_options`` the earlier
-    records (Intel Xeon) gave closed 58.5 / 58.1 / 58.5%, the "or" questions 3-4 right; ``answer_options`` alone
-    59.2 / 59.6% ("or" 10 / 8 right), and with the loss also over the allowed answers only 57.0 / 54.4% (the yes/no
-    questions got worse); holding out 2% 63.6 / 60.7 / 64.3% (the records of commit 9944eb7, "or" 8 / 8 / 9 right,
-    yes/no 165 / 157 / 166 of 250); learning rate 1e-3 then gave these records. The model fits its train questions
-    harder at 1e-3 (seed 0: train loss 0.06 in the last epoch against 0.19); image augmentation and label smoothing,
-    which make it fit less, cost 2-4 points of closed accuracy at 5e-4. Not taken (script runs, one thread, two runs
-    sharing the cores): at 1e-3, batch 16 (54.8 / 61.8%, seeds 1 / 2), batch 64 (61.0 / 63.2%), width 192
-    (59.9 / 64.3%, 877 s), learning rate 2e-3 (seed 1: 61.4%); at 5e-4, image augmentation (shifts up to 6%, scale
-    ±8%, brightness and contrast ±10%: 59.2 / 58.5%), label smoothing 0.1 (59.9 / 57.4%), 60 epochs
-    (61.4 / 64.3 / 60.7%), dropout 0.1 (seed 1: 61.8%), a 240-px image in 30-px patches (seed 0, 10% held out:
-    56.3%); earlier, with 20 epochs, dropout 0.2 with weight decay 0.05 (closed 59.6 / 58.5%), a conv stem (54.4%),
-    one summary token per question (53.7%), the train questions' templated rephrasings (``question_frame``) as more
-    train rows (57.0% against 57.7%).
-    MEVF's split (``vqa-rad-mevf``: the same test questions; its train file adds such rephrasings, 291 of them of
-    test questions), seeds 0-2 (same runs): closed 71.7 / 70.2 / 73.2% (mean 71.7), open 35.8 / 40.2 / 38.0%
-    (849-878 s); at learning rate 5e-4 72.8 / 76.1 / 66.5% and 41.3 / 35.8 / 41.9%; with 10% held out and no
-    ``answer_options`` 66.9 / 70.6 / 64.7% and 40.2 / 33.0 / 38.0%; its question-only majority 51.8 / 8.9%. The
-    gap between the two is mostly the rephrased test questions: a bag-of-words logistic regression with the image's
-    identity as a feature (script) answers 61.0% of the closed questions on the official split, 64.3% with the
-    train questions' rephrasings added, 78.7% on MEVF's split.
+    * ``answer_options="question"``: a classifier over the whole vocabulary does not learn the "or" questions' options.
+    * ``val_fraction=0.02``: with 1,797 train questions every one held out costs closed accuracy.
+    * learning rate 1e-3 and 40 epochs: the model fits its train questions harder, which raised closed accuracy.
     """
     if benchmark != "sort-of-clevr":
         rad = benchmark in RAD_BENCHMARKS
@@ -248,19 +211,15 @@ def load_splits(config: Config) -> tuple[dict[str, vqa_data.Questions], str]:
     """Split name → ``Questions`` (train, val, test) and the data fingerprint."""
     if config.benchmark == "sort-of-clevr":
         return vqa_data.load_clevr(config.max_images)
-    if not config.data_dir:
-        raise ValueError(f"{config.benchmark} needs a data dir (see `zoo models` for the expected layout)")
-    if config.data_dir.startswith("hub:"):
+    root = data_source(config.benchmark, config.data_dir, SPEC.benchmark(config.benchmark).data_hint)
+    if isinstance(root, str):  # a hub id
         if config.benchmark == "vqa-rad-mevf":
             raise ValueError("vqa-rad-mevf: reads mevf_split/ from a local VQA-RAD folder, not from the hub")
-        splits, fp = vqa_data.hub_splits(config.data_dir[4:], config.image_size, rad=config.benchmark == "vqa-rad")
+        splits, fp = vqa_data.hub_splits(root, config.image_size, rad=config.benchmark == "vqa-rad")
         train, val = vqa_data.hold_out(splits["train"].rows, config.val_fraction)
         images = splits["train"].images
         return {"train": vqa_data.Questions(train, images), "val": vqa_data.Questions(val, images),
                 "test": splits["test"]}, fp
-    root = Path(config.data_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: data dir not found")
     if config.benchmark in RAD_BENCHMARKS:
         rows, fp = vqa_data.rad_splits(root, mevf=config.benchmark == "vqa-rad-mevf")
         folder = root / vqa_data.RAD_IMAGES
@@ -425,7 +384,7 @@ class Module(TaskModule):
             text = fused[:, -batch["text"].shape[1]:]  # (B, T, D): text comes last
             segments = batch["text_segments"] if scene else batch["text_mask"].long()
             pooled = vqa_scenes.pool_segments(text, segments, batch["questions_per_row"] if scene else 1)
-            logits = self.net.head.project(pooled[batch["slot"]] if scene else pooled)  # (N, K)
+            logits = self.net.project(pooled[batch["slot"]] if scene else pooled)  # (N, K)
         known = batch["label"] >= 0
         loss = F.cross_entropy(logits, batch["label"], ignore_index=-100) if known.any() else logits.sum() * 0.0
         if "answer_mask" in batch:  # answer_options="question": the best of the answers the question allows
@@ -438,25 +397,25 @@ class Module(TaskModule):
         position embeddings add the same sum whatever the order) unless ``text_conv_kernel`` mixes neighbours.
 
         The question's query to the image is then one hop, as when the colour is a question's only token; read
-        out of a sentence's fused words, the colour word is diluted by the rest (docs in ``standard``).
+        out of a sentence's fused words, the colour word is diluted by the rest (docs/recipes/vqa.md).
         """
         segments = batch.get("text_segments")
         if segments is None:  # one question per image
             segments, per_row = batch["text_mask"].long(), 1
         else:
             per_row = batch["questions_per_row"]
-        words, _ = self.net.text(batch["text"], batch["text_mask"],
-                                 positions=zoo.model.segment_positions(segments))  # (B, T, D)
+        words, _ = self.net.embed("text", batch["text"], batch["text_mask"],
+                                  positions=segment_positions(segments))  # (B, T, D)
         b = words.shape[0]
         summary = vqa_scenes.pool_segments(words, segments, per_row).reshape(b, per_row, -1)  # (B, Q, D)
         present = F.one_hot(segments, per_row + 1)[..., 1:].sum(dim=1) > 0  # (B, Q)
-        image, image_mask = self.net.image(batch["image"])  # (B, P, D)
+        image, image_mask = self.net.embed("image", batch["image"])  # (B, P, D)
         ids = torch.arange(1, per_row + 1, device=present.device).expand(b, -1) * present  # (B, Q)
-        fused, _ = self.net.encoder([("image", image, image_mask), ("text", summary, present)],
-                                    torch.cat([ids.new_zeros(b, image.shape[1]), ids], dim=1))
+        fused, _ = self.net.fuse([("image", image, image_mask), ("text", summary, present)],
+                                 torch.cat([ids.new_zeros(b, image.shape[1]), ids], dim=1))
         questions = fused[:, image.shape[1]:].reshape(b * per_row, -1)  # (B × Q, D)
         slots = batch["slot"] if "slot" in batch else torch.arange(b, device=questions.device)
-        return self.net.head.project(questions[slots])  # (N, K)
+        return self.net.project(questions[slots])  # (N, K)
 
     def step(self, batch: Mapping[str, Any], stage: str) -> torch.Tensor:
         loss, predicted = self.answer(batch)
@@ -477,7 +436,7 @@ class Module(TaskModule):
         self.samples = seq2seq.sample_rows([r["id"] for r in first], [r["prediction"] for r in first],
                                            [reference_text(r["reference"]) for r in first])
         for row in self.samples:
-            print(f"  {row['id']}: predicted {row['prediction']!r}, reference {row['reference']!r}")
+            LOG.info(f"  {row['id']}: predicted {row['prediction']!r}, reference {row['reference']!r}")
         super().on_test_epoch_end()
 
     def compute_metrics(self, stage: str) -> dict[str, float]:

@@ -7,7 +7,7 @@ Images live once per split in an ``ImageStore`` (``image_index`` points into it)
 Sort-of-CLEVR scene share one decoded (H, W, 3) uint8 array.
 
 * ``sort-of-clevr``: ``generate_split(seed)`` (9,800 train / 200 test scenes), val carved from the train scenes
-  (seeded, by scene); cached as Arrow with PNG-encoded images (~1 KB a scene instead of 17 KB raw).
+  (seeded, by scene); cached as Arrow with PNG-encoded images.
 * ``vqa-rad``: the OSF release (``VQA_RAD Dataset Public.json`` + ``VQA_RAD Image Folder/``), official split:
   ``phrase_type`` test_freeform/test_para is test (451), the rest train (1,797).
 * ``vqa-rad-mevf``: the ``mevf_split/`` folder (trainset.json / testset.json), the split of MEVF's published results:
@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import io
 import json
-import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from tasks.core import data as core_data
 from tasks.core.data import cached_generated, fingerprint_files, fingerprint_params, load_hub, require_file
-from tasks.generators import sort_of_clevr as clevr
 from tasks.core.inputs import DataError, read_text, resolve_inside
+from tasks.core.samplers import EpochSampler
+from tasks.generators import sort_of_clevr as clevr
 from tasks.vqa.normalize import normalize_exact, normalize_vqa_answer
 
 CLEVR_SEED = 20170605  # the data seed: fixed, independent of the training seed
@@ -89,31 +90,25 @@ class Questions(torch.utils.data.Dataset):
         return Questions([self.rows[i] for i in indices], self.images)
 
 
-class WarmupSampler(torch.utils.data.Sampler):
-    """Shuffles every epoch; the first ``round(warmup_epochs × len)`` samples of the run are drawn from
-    ``warmup_indices`` only (the non-relational questions of the curriculum). Lightning calls ``set_epoch``."""
+class WarmupSampler(EpochSampler):
+    """Shuffles every epoch (seeded by seed + epoch); the first ``round(warmup_epochs × len)`` samples of the run are
+    drawn from ``warmup_indices`` only (the non-relational questions of the curriculum)."""
 
     def __init__(self, size: int, warmup_indices: Sequence[int], warmup_epochs: float, seed: int) -> None:
-        self.size, self.warmup, self.seed, self.epoch = size, list(warmup_indices), seed, 0
+        super().__init__(size, seed)
+        self.warmup = list(warmup_indices)
         self.num_warmup = round(warmup_epochs * size) if self.warmup else 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __iter__(self) -> Iterator[int]:
-        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
-        start = self.epoch * self.size  # position of this epoch in the run's stream of samples
+    def order(self, epoch: int) -> list[int]:
+        order = self.permutation(self.seed + epoch)
+        start = epoch * self.size  # position of this epoch in the run's stream of samples
         if start >= self.num_warmup:
-            yield from order
-            return
-        rounds = (start + self.size) // len(self.warmup) + 1
+            return order
+        rounds = (start + self.size) // len(self.warmup) + 1  # warm-up passes, each a permutation seeded seed - 1 - r
         stream = [self.warmup[i] for r in range(rounds) for i in
                   torch.randperm(len(self.warmup), generator=torch.Generator().manual_seed(self.seed - 1 - r)).tolist()]
-        for position in range(self.size):
-            yield stream[start + position] if start + position < self.num_warmup else order[position]
+        return [stream[start + position] if start + position < self.num_warmup else order[position]
+                for position in range(self.size)]
 
 
 # ---------------------------------------------------------------- sort-of-clevr
@@ -135,12 +130,8 @@ def load_clevr(num_images: dict[str, int] | None = None) -> tuple[dict[str, Ques
     fp = fingerprint_params(generator="sort-of-clevr", version=clevr.GENERATOR_VERSION, seed=CLEVR_SEED,
                             sizes=clevr.split_sizes())
     built = cached_generated("vqa-sort-of-clevr", fp, _generate_clevr)
-    train = built["train"].to_list()
-    order = list(range(len(train)))
-    random.Random(CLEVR_SEED).shuffle(order)
-    held = set(order[:CLEVR_VAL_IMAGES])
-    scenes = {"train": [s for i, s in enumerate(train) if i not in held], "val": [train[i] for i in sorted(held)],
-              "test": built["test"].to_list()}
+    train, val = core_data.hold_out(built["train"].to_list(), CLEVR_VAL_IMAGES, CLEVR_SEED)
+    scenes = {"train": train, "val": val, "test": built["test"].to_list()}
     splits = {}
     for split, items in scenes.items():
         items = items[:(num_images or {}).get(split, len(items))]
@@ -207,11 +198,9 @@ def attach_images(rows: list[dict], folder: Path, size: int) -> Questions:
 
 
 def hold_out(rows: list[dict], fraction: float, seed: int = 0) -> tuple[list[dict], list[dict]]:
-    """A seeded ``fraction`` of ``rows`` as validation (at least one row when there are two or more)."""
-    order = list(range(len(rows)))
-    random.Random(seed).shuffle(order)
-    held = set(order[:max(1 if len(rows) > 1 else 0, round(len(rows) * fraction))])
-    return [r for i, r in enumerate(rows) if i not in held], [rows[i] for i in sorted(held)]
+    """``(kept, held)``: a seeded ``fraction`` of ``rows`` as validation (at least one row when there are two or
+    more), each in row order (``tasks.core.data.hold_out``)."""
+    return core_data.hold_out(rows, max(1 if len(rows) > 1 else 0, round(len(rows) * fraction)), seed)
 
 
 # ---------------------------------------------------------------- vqav2

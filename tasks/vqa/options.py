@@ -2,9 +2,7 @@
 
 A closed question names its own answer set: "Is this an MRI or a CT scan?" is answered "mri" or "ct", and "Is
 there a pneumothorax?" "yes" or "no". A classifier over the whole train answer vocabulary must learn that from
-examples, and with VQA-RAD's 1,797 train questions it does not: the standard records made before this module
-(seeds 0-2) answered 3-4 of the 22 closed "or" questions of the official test split right, with answers such as
-"abscess" for "Is this an MRI or a CT scan?".
+examples, and with VQA-RAD's 1,797 train questions it does not (docs/recipes/vqa.md, "Answer options").
 
 ``OptionIndex.allowed(question)`` gives the vocabulary answers the question allows:
 
@@ -15,10 +13,8 @@ examples, and with VQA-RAD's 1,797 train questions it does not: the standard rec
   and "no";
 * any other question is not restricted.
 
-On VQA-RAD's official train split the rules hold for most closed questions: 996 of its 1,027 closed questions
-are restricted to a set holding their answer; of its 40 "or" questions with one option in the vocabulary, 32
-are answered with that option and none with yes or no. The prediction is the best-scoring allowed answer. The
-rules read the question only, never the answer or its type.
+The prediction is the best-scoring allowed answer. The rules read the question only, never the answer or its type;
+how often they hold on VQA-RAD is in docs/recipes/vqa.md.
 """
 
 from __future__ import annotations

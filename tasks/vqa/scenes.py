@@ -3,7 +3,7 @@
 A batch holds B images; each image's questions are packed after its image tokens as text segments 1..Q (see
 ``zoo.encoder.FusionEncoder``: a question sees the image and itself only, the image sees itself only), so the result
 for a question equals what a one-question sequence with the same mask gives, at a fraction of the cost: 25 image
-tokens are encoded once instead of 20 times on Sort-of-CLEVR (docs/sort-of-clevr.md measured about 8× faster).
+tokens are encoded once instead of 20 times on Sort-of-CLEVR (speed-up measured in docs/recipes/vqa.md).
 
 Batch keys: ``image`` (B, 3, H, W), ``text``/``text_mask``/``text_segments`` (B, T), ``label`` (N,) over the N
 questions of the batch (-100 outside the answer vocabulary), ``slot`` (N,) the flat index ``b * Q + q`` of each
@@ -12,13 +12,14 @@ question's segment, ``reference`` and ``id`` (N entries, question order).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from tasks.core.samplers import EpochSampler
 from tasks.vqa.data import Questions
 
 
@@ -49,25 +50,18 @@ class Scenes(torch.utils.data.Dataset):
         return {"image": self.questions.images[rows[0]["image_index"]], "questions": rows}
 
 
-class SceneSampler(torch.utils.data.Sampler):
+class SceneSampler(EpochSampler):
     """Shuffles the scenes every epoch (seeded by seed + epoch); the first ``round(warmup_epochs × len)`` scenes of
     the run come as ``(index, True)`` (non-relational questions only), the rest as ``(index, False)``."""
 
     def __init__(self, size: int, warmup_epochs: float, seed: int) -> None:
-        self.size, self.seed, self.epoch = size, seed, 0
+        super().__init__(size, seed)
         self.num_warmup = round(warmup_epochs * size)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __iter__(self) -> Iterator[tuple[int, bool]]:
-        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
-        start = self.epoch * self.size
-        for position, index in enumerate(order):
-            yield index, start + position < self.num_warmup
+    def order(self, epoch: int) -> list[tuple[int, bool]]:
+        start = epoch * self.size  # position of this epoch in the run's stream of scenes
+        return [(index, start + position < self.num_warmup)
+                for position, index in enumerate(self.permutation(self.seed + epoch))]
 
 
 def collate_scenes(examples: list[dict], encode: Callable[[list[str]], tuple[Tensor, Tensor]],

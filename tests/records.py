@@ -1,4 +1,4 @@
-"""A valid example record, for tests and documentation of the record schema."""
+"""A valid example leaderboard record for the tests."""
 
 from __future__ import annotations
 
