@@ -27,7 +27,7 @@ from tasks.captioning.data import (KARPATHY_FILES, SHAPES_SEED, SHAPES_SIZES, Ca
                                    read_karpathy)
 from tasks.core import seq2seq, seq2seq_task, vision
 from tasks.core.contract import Benchmark, Optim, TaskSpec
-from tasks.core.data import cached_generated, data_source, fingerprint_files, fingerprint_params
+from tasks.core.data import data_source, fingerprint_files, generated_splits
 from tasks.generators import shapes_captions
 from tasks.metrics.caption import CaptionMetrics
 from tasks.metrics.caption_scores import cider_d_scores
@@ -123,10 +123,8 @@ def load_splits(config: Config) -> tuple[dict[str, list[dict]], str]:
 
     Real data is fingerprinted by its annotation file (the images are not hashed)."""
     if config.benchmark == "shapes-captions":
-        fp = fingerprint_params(generator="shapes-captions", version=shapes_captions.GENERATOR_VERSION,
-                                seed=SHAPES_SEED, sizes=SHAPES_SIZES)
-        built = cached_generated("captioning-shapes", fp, generate_shapes)
-        return {split: built[split].to_list() for split in built}, fp
+        return generated_splits("captioning-shapes", "shapes-captions", shapes_captions.GENERATOR_VERSION,
+                                SHAPES_SEED, SHAPES_SIZES, generate_shapes)
     root = data_source(config.benchmark, config.data_dir, SPEC.benchmark(config.benchmark).data_hint)
     if isinstance(root, str):  # a hub id
         return load_hub_captions(root, config.val_size)

@@ -119,3 +119,12 @@ def data_source(benchmark: str, data_dir: str | None, hint: str) -> str | Path:
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: data dir not found (expected {hint})")
     return root
+
+
+def generated_splits(name: str, generator: str, version: str, seed: int, sizes: dict[str, int],
+                     build: Callable[[], dict[str, list[dict]]]) -> tuple[dict[str, list[dict]], str]:
+    """A built-in benchmark's splits as row lists, generated once and cached as ``name``, and its fingerprint
+    (of generator name, version, data seed and split sizes)."""
+    fp = fingerprint_params(generator=generator, version=version, seed=seed, sizes=sizes)
+    built = cached_generated(name, fp, build)
+    return {split: built[split].to_list() for split in built}, fp

@@ -25,7 +25,7 @@ import torch
 
 from tasks.core import seq2seq, seq2seq_task, vision
 from tasks.core.contract import Benchmark, Optim, TaskSpec
-from tasks.core.data import cached_generated, data_source, fingerprint_files, fingerprint_params
+from tasks.core.data import data_source, fingerprint_files, generated_splits
 from tasks.generators import chest_phantom
 from tasks.med_report.clinical import ClinicalEfficacy
 from tasks.med_report.data import (CSV_COLUMNS, PHANTOM_SEED, PHANTOM_SIZES, check_report, csv_path,
@@ -127,10 +127,8 @@ def load_splits(config: Config) -> tuple[dict[str, list[dict]], str]:
 
     Real data is fingerprinted by its annotation file (the images are not hashed)."""
     if config.benchmark == "chest-phantom":
-        fp = fingerprint_params(generator="chest-phantom", version=chest_phantom.GENERATOR_VERSION,
-                                seed=PHANTOM_SEED, sizes=PHANTOM_SIZES)
-        built = cached_generated("med_report-chest-phantom", fp, generate_phantoms)
-        return {split: built[split].to_list() for split in built}, fp
+        return generated_splits("med_report-chest-phantom", "chest-phantom", chest_phantom.GENERATOR_VERSION,
+                                PHANTOM_SEED, PHANTOM_SIZES, generate_phantoms)
     hint = SPEC.benchmark(config.benchmark).data_hint
     if config.benchmark == "mimic-cxr" and config.data_dir and Path(config.data_dir).is_file():
         root: str | Path = Path(config.data_dir)  # the CSV itself

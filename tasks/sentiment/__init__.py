@@ -27,7 +27,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 import zoo
 from tasks.generators import sentiment_corpus
 from tasks.core.contract import Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec
-from tasks.core.data import (cached_generated, data_source, fingerprint_files, fingerprint_params, hold_out,
+from tasks.core.data import (data_source, fingerprint_files, fingerprint_params, generated_splits, hold_out,
                              load_hub, require_file)
 from tasks.core.inputs import DataError, text_lines
 from tasks.metrics.classification import ClassificationScores
@@ -161,10 +161,9 @@ def load_splits(config: Config) -> tuple[dict[str, list[dict]], str]:
 def load_data(config: Config) -> tuple[dict[str, list[dict]], str, str]:
     """``load_splits`` and a note for the record (how the splits were made where the source has none; else "")."""
     if config.benchmark == "reviews":
-        fp = fingerprint_params(generator="reviews", version=sentiment_corpus.GENERATOR_VERSION,
-                                seed=REVIEWS_SEED, sizes=REVIEWS_SIZES)
-        built = cached_generated("sentiment-reviews", fp, _generate_reviews)
-        return {split: built[split].to_list() for split in built}, fp, ""
+        rows, fp = generated_splits("sentiment-reviews", "reviews", sentiment_corpus.GENERATOR_VERSION, REVIEWS_SEED,
+                                    REVIEWS_SIZES, _generate_reviews)
+        return rows, fp, ""
     source = data_source(config.benchmark, config.data_dir, SPEC.benchmark(config.benchmark).data_hint)
     note = ""
     if config.benchmark == "imdb":
