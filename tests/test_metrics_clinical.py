@@ -28,7 +28,8 @@ SENTENCES: dict[str, dict[str, str]] = {
     "Bilateral pleural effusions are present.": {"pleural_effusion": "positive"},
     "The lungs are free of consolidation.": {"consolidation": "negative"},
     "Lungs are clear of airspace disease.": {"consolidation": "negative"},
-    "Patchy opacity in the left lower lobe may represent pneumonia.": {"consolidation": "uncertain"},
+    # The opacity is certain; "may represent" hedges the pneumonia (not a finding here), as in CheXpert.
+    "Patchy opacity in the left lower lobe may represent pneumonia.": {"consolidation": "positive"},
     "No interval change in the small left pleural effusion.": {"pleural_effusion": "positive"},
     "Nodular opacity in the right upper lobe.": {"nodule": "positive"},
     "There is a 2.5 cm mass in the left upper lobe.": {"nodule": "positive"},
@@ -46,7 +47,7 @@ SENTENCES: dict[str, dict[str, str]] = {
         "consolidation": "positive",
     },
     "Mild cardiomegaly without pleural effusion.": {"cardiomegaly": "positive", "pleural_effusion": "negative"},
-    "The lungs are clear.": {},
+    "The lungs are clear.": {"consolidation": "negative"},
 }
 
 

@@ -36,7 +36,7 @@ from tasks.metrics.text import coco_tokenize
 
 SPEC = TaskSpec(
     name="med_report",
-    version="1",
+    version="2",
     description="radiograph + indication → report (BLEU-4, ROUGE-L, clinical-efficacy F1)",
     benchmarks=(
         Benchmark("chest-phantom", builtin=True, target=0.3),

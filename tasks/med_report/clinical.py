@@ -2,22 +2,36 @@
 
 ``label_report(text)`` labels each finding of ``FINDINGS`` (cardiomegaly, pleural_effusion, nodule,
 pneumothorax, consolidation) as "positive", "negative", "uncertain" or "absent", plus ``no_finding``:
-"positive" when no finding is positive, else "negative". The rules (vocabulary in ``clinical_rules``):
+"positive" when no finding is positive, else "negative". The rules (vocabulary in ``clinical_rules``), with the
+convention each follows:
 
-1. the report is split into sentences (at ``.`` not inside a number, ``?``, ``!`` and newlines) and each
-   sentence into clauses (at ``;``, ``:``, "but", "however", "although", "though", "whereas", "except",
-   "and there is/are"): a cue never reaches past its clause;
-2. mentions are found with each finding's synonyms ("enlarged cardiac silhouette", "pleural fluid",
-   "nodular opacity", "collapsed lung", "airspace disease", ...); overlapping mentions keep the longest
-   ("nodular opacity" is a nodule, not a consolidation). Normal-appearance phrases ("the heart is normal in
-   size", "costophrenic angles are sharp") are negative mentions;
-3. a mention takes the kind of the nearest cue before it in its clause: negation ("no", "without",
-   "no evidence of", "negative for", "free of", "clear of", ...) → negative, uncertainty ("may",
-   "possible", "likely", "suggest", "questionable", "cannot be excluded", ...) → uncertain, pseudo-negation
-   ("no change in") → positive. With no cue before it, the nearest cue after it decides ("has resolved",
-   "is not seen" → negative; "cannot be excluded", "may" → uncertain). With no cue at all it is positive;
-4. per finding over the report: positive if any mention is positive, else uncertain if any is uncertain,
-   else negative if any is negative, else absent.
+1. sentences split at ``.`` (not inside a number), ``?``, ``!`` and newlines; clauses at ``;``, ``:``, "but",
+   "however", "although", "though", "whereas", "except", "and there is/are". No cue reaches past its clause
+   (NegEx / NegBio terminations);
+2. mentions are each finding's synonyms; overlapping phrases keep the longest ("nodular opacity" is a nodule).
+   An opacity is consolidation unless named interstitial, reticular, linear, plate-like, fibrotic, atelectatic
+   or scarring, or said to be atelectasis, scar or fibrosis ("opacity likely atelectasis"): CheXpert keeps
+   consolidation apart from other lung opacity. "Mass effect" is no mass. Heart-size wordings ("the heart is
+   mildly to moderately enlarged", "heart enlargement", "the heart remains large") are cardiomegaly. Normal
+   wordings are negative mentions: "heart size and vascularity are within normal limits", "cardio mediastinal
+   contours are unremarkable", "the pleural spaces are clear" (effusion and pneumothorax), "the lungs are
+   clear" (consolidation);
+3. inside a clause a cue's scope also ends at "with", "which", or a comma / "and" that starts a new finding
+   with its own modifier ("no pneumothorax, small effusion"); a bare list ("no effusion, pneumothorax or
+   consolidation") stays in scope (NegBio);
+4. the nearest cue before a mention in its scope decides: negation ("no", "without", "free of", "resolved",
+   "resolution of") → negative; uncertainty ("possible", "may", "suggests", "concerning for", "cannot rule
+   out", "can not exclude", "rule out") → uncertain (CheXpert: hedged findings are uncertain); pseudo-negation
+   ("no change in", "partially resolved", "near complete resolution of") → positive. With none, a cue after
+   it in its scope: negation ("has resolved", "is not seen", "is ruled out") → negative, an uncertainty that
+   is a predicate of the mention ("cannot be excluded", "may be present", "is likely." at the clause end,
+   "versus") → uncertain. An uncertainty word that opens the next phrase ("opacity concerning for
+   pneumonia", "effusion and probable atelectasis") qualifies that phrase only: the finding before it stays
+   positive (CheXpert labels the hedged condition, not the certain one beside it). A finding "not seen on the
+   lateral view" was seen on another and stays positive (CheXpert reports a finding seen on one view). With
+   no cue it is positive;
+5. per finding over the report: positive if any mention is positive, else uncertain if any is uncertain,
+   else negative if any is negative, else absent (CheXpert's aggregation).
 
 ``report_attributes(text)`` gives, per positive or uncertain finding, the side ("left", "right",
 "bilateral") and the lobe ("right upper lobe", "lingula") stated nearest to its mentions in the same clause.
@@ -39,18 +53,25 @@ import torch
 from tasks.med_report import clinical_rules as rules
 from tasks.metrics.gather import RecordMetric, as_tensor, check_lengths
 
+_NOT_A_MENTION = "none"
 _SENTENCE_BREAK = re.compile(r"(?<!\d)\.|\.(?!\d)|[?!\n]")
 _CLAUSE_BREAK = re.compile(r"[;:]|" + rules.compile_words(rules.CLAUSE_BREAK_WORDS).pattern)
 _MENTIONS = {finding: rules.compile_words(patterns) for finding, patterns in rules.MENTIONS.items()}
+_MENTIONS[_NOT_A_MENTION] = rules.compile_words(rules.NOT_MENTIONS)
 _NORMALS = {finding: rules.compile_words(patterns) for finding, patterns in rules.NORMAL_MENTIONS.items()}
 _CUES = {
     "pre_negation": rules.compile_words(rules.PRE_NEGATION),
     "post_negation": rules.compile_words(rules.POST_NEGATION),
-    "uncertain": rules.compile_words(rules.UNCERTAINTY),
+    "negation": rules.compile_words(rules.BOTH_WAYS_NEGATION),
+    "pre_uncertain": rules.compile_words(rules.UNCERTAINTY),
+    "post_uncertain": rules.compile_words(rules.POST_UNCERTAINTY),
+    "uncertain": rules.compile_words(rules.BOTH_WAYS_UNCERTAINTY),
     "pseudo": rules.compile_words(rules.PSEUDO_NEGATION),
 }
-_BEFORE_KINDS = {"pre_negation": "negative", "uncertain": "uncertain", "pseudo": "positive"}
-_AFTER_KINDS = {"post_negation": "negative", "uncertain": "uncertain"}
+_BEFORE_KINDS = {"pre_negation": "negative", "negation": "negative", "pre_uncertain": "uncertain",
+                 "uncertain": "uncertain", "pseudo": "positive"}
+_AFTER_KINDS = {"post_negation": "negative", "negation": "negative", "post_uncertain": "uncertain",
+                "uncertain": "uncertain"}
 _SIDE = rules.compile_words(rules.SIDES)
 _LOBE = rules.compile_words(rules.LOBES)
 _PRECEDENCE = ("positive", "uncertain", "negative")
@@ -79,16 +100,20 @@ def clauses(text: str) -> list[str]:
     if not isinstance(text, str):
         raise ValueError(f"report must be a string, got {type(text).__name__}")
     parts: list[str] = []
-    for sentence in _SENTENCE_BREAK.split(text.lower()):
+    for sentence in _SENTENCE_BREAK.split(" ".join(text.lower().split())):
         parts.extend(part.strip() for part in _CLAUSE_BREAK.split(sentence) if part and part.strip())
     return parts
 
 
-def _longest_first(spans: list[Span]) -> list[Span]:
-    """Drop every span that overlaps an earlier-starting or, at the same start, a longer span."""
+def _longest_first(spans: list[Span], keep_ties: bool = False) -> list[Span]:
+    """Drop every span that overlaps an earlier-starting or, at the same start, a longer span.
+
+    With ``keep_ties`` spans of the very same extent all stay ("pleural spaces are clear" is two findings).
+    """
     kept: list[Span] = []
     for span in sorted(spans, key=lambda s: (s.start, s.start - s.end)):
-        if not kept or span.start >= kept[-1].end:
+        tie = keep_ties and kept and (span.start, span.end) == (kept[-1].start, kept[-1].end)
+        if not kept or span.start >= kept[-1].end or tie:
             kept.append(span)
     return kept
 
@@ -98,27 +123,41 @@ def _find(patterns: dict[str, re.Pattern[str]], clause: str) -> list[Span]:
     return [Span(m.start(), m.end(), kind) for kind, regex in patterns.items() for m in regex.finditer(clause)]
 
 
-def _mention_label(mention: Span, cues: list[Span]) -> str:
-    """Rule 3: the nearest cue before the mention decides, else the nearest cue after it, else positive."""
-    before = [c for c in cues if c.end <= mention.start and c.kind in _BEFORE_KINDS]
+def _overlaps(start: int, end: int, spans: list[Span]) -> bool:
+    """Whether ``[start, end)`` overlaps any of ``spans``."""
+    return any(start < s.end and s.start < end for s in spans)
+
+
+def _mention_label(mention: Span, cues: list[Span], breaks: list[int]) -> str:
+    """Rule 4: the nearest cue before the mention in its scope decides, else the nearest after it, else positive.
+
+    ``breaks`` are the offsets where a scope ends (rule 3): a cue never reaches a mention across one.
+    """
+    before = [c for c in cues if c.end <= mention.start and c.kind in _BEFORE_KINDS
+              and not any(c.end <= b < mention.start for b in breaks)]
     if before:
         return _BEFORE_KINDS[max(before, key=lambda c: c.end).kind]
-    after = [c for c in cues if c.start >= mention.end and c.kind in _AFTER_KINDS]
+    after = [c for c in cues if c.start >= mention.end and c.kind in _AFTER_KINDS
+             and not any(mention.end <= b < c.start for b in breaks)]
     if after:
         return _AFTER_KINDS[min(after, key=lambda c: c.start).kind]
     return "positive"
 
 
 def mentions(text: str) -> list[Mention]:
-    """Every finding mention of a report with its label (rules 1-3 of the module docstring)."""
+    """Every finding mention of a report with its label (rules 1-4 of the module docstring)."""
     found: list[Mention] = []
     for clause in clauses(text):
         normals = {span: "negative" for span in _find(_NORMALS, clause)}
-        spans = _longest_first([*_find(_MENTIONS, clause), *normals])
+        spans = _longest_first([*_find(_MENTIONS, clause), *normals], keep_ties=True)
         cues = _longest_first(_find(_CUES, clause))
-        cues = [c for c in cues if not any(c.start < s.end and s.start < c.end for s in spans)]
+        cues = [c for c in cues if not _overlaps(c.start, c.end, spans)]
+        breaks = [m.start() for m in rules.SCOPE_BREAK.finditer(clause)
+                  if not _overlaps(m.start(), m.end(), [*spans, *cues])]
         for span in spans:
-            label = normals.get(span) or _mention_label(span, cues)
+            if span.kind == _NOT_A_MENTION:
+                continue
+            label = normals.get(span) or _mention_label(span, cues, breaks)
             found.append(Mention(span.kind, label, clause, span.start, span.end))
     return found
 
