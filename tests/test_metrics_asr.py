@@ -6,9 +6,10 @@ import random
 
 import pytest
 import torch
-from torchmetrics.functional.text import word_error_rate
+from torchmetrics.functional.text import char_error_rate, word_error_rate
 
-from tasks.asr.metric import ASRMetrics, corpus_rates, normalize_transcript, normalizer_name, per_example
+from tasks.asr.metric import (ASRMetrics, corpus_error_rates, corpus_rates, normalize_transcript, normalizer_name,
+                              per_example)
 
 REFERENCE = "the cat sat down"  # four words the normaliser leaves alone
 
@@ -107,6 +108,45 @@ def test_word_edits_match_torchmetrics_on_random_pairs() -> None:
 
 def test_forward_returns_batch_scores_and_accumulates(metric: ASRMetrics) -> None:
     batch = metric(["the dog sat down"], [REFERENCE])
-    torch.testing.assert_close(batch["wer"], torch.tensor(0.25))
+    torch.testing.assert_close(batch["wer"], torch.tensor(0.25, dtype=torch.float64))
     metric(["the cat sat down"], [REFERENCE])
     assert metric.compute()["wer"].item() == pytest.approx(1 / 8)
+
+
+def test_an_edge_space_left_by_the_normaliser_is_not_a_character_error(metric: ASRMetrics) -> None:
+    assert normalize_transcript("about 50 %") == "about 50"  # whisper's normaliser alone gives "about 50 "
+    metric.update(["about 50"], ["about 50 %"])
+    assert metric.compute()["cer"].item() == 0.0
+    assert per_example("about 50", "about 50 %")["cer"] == 0.0
+    assert corpus_error_rates([("about 50", " about 50 ")]) == {"wer": 0.0, "cer": 0.0}  # rows written before
+
+
+def test_rates_are_exact_ratios_in_float64(metric: ASRMetrics) -> None:
+    metric.update(["a b c"], ["a b c d e f g"])  # 4 of 7 words, 8 of 13 characters
+    metric.update(["x"], ["y"])  # 1 of 1, 1 of 1
+    scores = metric.compute()
+    assert scores["wer"].dtype == scores["cer"].dtype == torch.float64
+    assert scores["wer"].item() == 5 / 8 and scores["cer"].item() == 9 / 14
+    metric.reset()
+    metric.update(["a b c"], ["a b c d e f g"])
+    assert metric.compute()["wer"].item() == 4 / 7  # float32 gives 0.5714285969734192
+    assert corpus_error_rates([("a b c", "a b c d e f g")]) == {"wer": 4 / 7, "cer": 8 / 13}
+
+
+def test_task_scores_are_exact_ratios() -> None:
+    from tasks import asr
+
+    rows = [{"id": "a", "prediction": "a b c", "reference": "a b c d e f g", "score": 4 / 7}]
+    assert asr.score_predictions(rows) == {"wer": 4 / 7, "cer": 8 / 13}
+    assert asr.example_wer("a b c", "a b c d e f g") == 4 / 7
+
+
+def test_counts_match_torchmetrics_on_random_strings() -> None:
+    rng = random.Random(1)
+    letters = "ab c"
+    pairs = [("".join(rng.choices(letters, k=rng.randint(0, 12))).strip(),
+              "".join(rng.choices(letters, k=rng.randint(1, 12))).strip() or "a") for _ in range(100)]
+    hyps, refs = [h for h, _ in pairs], [r for _, r in pairs]
+    rates = corpus_error_rates(pairs)
+    assert rates["cer"] == pytest.approx(char_error_rate(hyps, refs).item(), rel=1e-6)
+    assert rates["wer"] == pytest.approx(word_error_rate(hyps, refs).item(), rel=1e-6)

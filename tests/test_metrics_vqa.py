@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tasks.vqa.metric import ExactMatchAccuracy, VQAAccuracy, vqa_accuracy
+from tasks.vqa.metric import NORMALIZATIONS, ExactMatchAccuracy, VQAAccuracy, vqa_accuracy
 from tasks.vqa.normalize import normalize_exact, normalize_vqa_answer
 
 
@@ -46,7 +46,8 @@ BY_HAND = {
 @pytest.mark.parametrize("num_matching", sorted(BY_HAND))
 def test_vqa_accuracy_equals_the_official_formula(num_matching: int) -> None:
     humans = HumanAnswers("2", "3", num_matching)
-    assert vqa_accuracy("two", humans.answers()) == pytest.approx(BY_HAND[num_matching])
+    assert vqa_accuracy("2", humans.answers()) == pytest.approx(BY_HAND[num_matching])
+    assert vqa_accuracy("two", humans.answers(), "always") == pytest.approx(BY_HAND[num_matching])
     assert vqa_accuracy("2", humans.answers()) == pytest.approx(official_loop("2", humans.answers()))
 
 
@@ -119,7 +120,7 @@ def test_vqa_accuracy_metric_per_group() -> None:
     yes_no = HumanAnswers("yes", "no", 2)
     number = HumanAnswers("3", "4", 10)
     answers = [yes_no.answers(), number.answers(), yes_no.answers()]
-    metric.update(["Yes", "three", "no"], answers, ["yes/no", "number", "yes/no"])
+    metric.update(["Yes", "3", "no"], answers, ["yes/no", "number", "yes/no"])  # ten "3": compared as they are
     values = {name: value.item() for name, value in metric.compute().items()}
     expected = {
         "vqa_accuracy": (BY_HAND[2] + 1.0 + 1.0) / 3,
@@ -146,3 +147,37 @@ def test_malformed_input_names_the_field(targets: list, groups: list | None, fie
 def test_vqa_metric_rejects_an_empty_answer_list() -> None:
     with pytest.raises(ValueError, match=r"answers\[1\]"):
         VQAAccuracy().update(["yes", "no"], [["yes"], []])
+
+
+@pytest.mark.parametrize(
+    "prediction,humans,official,official_2016,always",
+    [
+        ("Yes.", ["yes"] * 10, 0.0, 1.0, 1.0),  # unanimous humans: the current script compares strings as they are
+        ("  yes\n", ["yes"] * 10, 1.0, 1.0, 1.0),  # outer whitespace is stripped by every version
+        ("Yes.", ["yes"] * 9 + ["no"], 1.0, 1.0, 1.0),  # humans disagree: both sides normalised
+        ("two", ["2"] * 9 + ["3"], 1.0, 1.0, 1.0),
+        ("two", ["2"] * 10, 0.0, 1.0, 1.0),
+        ("2", ["Two"] * 9 + ["3"], 1.0, 0.0, 1.0),  # 2016: the humans' number words are never rewritten
+        ("dog", ["a dog!"] * 4 + ["cat"] * 6, 1.0, 0.0, 1.0),  # 2016: punctuation only ("a dog "), no articles
+        ("red", ["red ", "red"] + ["blue"] * 8, 0.6, 0.3, 0.6),  # 2016: the humans' spaces are kept ("red ")
+    ],
+)
+def test_normalization_policies_follow_each_script(prediction: str, humans: list[str], official: float,
+                                                   official_2016: float, always: float) -> None:
+    assert vqa_accuracy(prediction, humans) == pytest.approx(official)  # the default is the current script
+    assert vqa_accuracy(prediction, humans, "official") == pytest.approx(official)
+    assert vqa_accuracy(prediction, humans, "official-2016") == pytest.approx(official_2016)
+    assert vqa_accuracy(prediction, humans, "always") == pytest.approx(always)
+
+
+def test_the_metric_takes_the_policy_by_name() -> None:
+    humans = [["yes"] * 10]
+    default, always = VQAAccuracy(), VQAAccuracy(normalization="always")
+    for metric in (default, always):
+        metric.update(["Yes."], humans)
+    assert default.compute()["vqa_accuracy"].item() == 0.0 and always.compute()["vqa_accuracy"].item() == 1.0
+    assert NORMALIZATIONS == ("official", "official-2016", "always")
+    with pytest.raises(ValueError, match="normalization: must be one of official, official-2016, always"):
+        VQAAccuracy(normalization="lenient")
+    with pytest.raises(ValueError, match=r"answers\[1\] must be a string"):
+        vqa_accuracy("yes", ["yes", 3])

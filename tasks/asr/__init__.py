@@ -33,7 +33,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
-from torchmetrics.functional.text import char_error_rate, word_error_rate
 
 import zoo
 from tasks.asr import data as asr_data
@@ -41,12 +40,12 @@ from tasks.asr import ctc
 from tasks.core import seq2seq
 from tasks.asr.whisper_reference import WhisperASR, dimensions, init_whisper, init_zoo_audio
 from tasks.core.contract import Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
-from tasks.asr.metric import normalize_transcript, normalizer_name
+from tasks.asr.metric import corpus_error_rates, error_counts, normalize_transcript, normalizer_name
 from tasks.metrics.gather import RecordMetric
 
 SPEC = TaskSpec(
     name="asr",
-    version="1",
+    version="2",
     description="audio → transcript (WER, CER after whisper's English normaliser)",
     benchmarks=(
         Benchmark("tts-digits", builtin=True, target=0.1),
@@ -260,19 +259,20 @@ def sample_input(example: Mapping[str, Any]) -> dict[str, str]:
 
 # ---------------------------------------------------------------- metrics
 def corpus_scores(pairs: Sequence[tuple[str, str]]) -> dict[str, float]:
-    """Corpus WER and CER of normalised (hypothesis, reference) pairs; empty references are skipped."""
-    kept = [(hyp, ref) for hyp, ref in pairs if ref.strip()]
-    if not kept:
-        raise ValueError("asr: no example with a non-empty reference to score")
-    hyps, refs = [h for h, _ in kept], [r for _, r in kept]
-    return {"wer": float(word_error_rate(hyps, refs)), "cer": float(char_error_rate(hyps, refs))}
+    """Corpus WER and CER of normalised (hypothesis, reference) pairs, exact ratios of integer counts (edge spaces
+    stripped); empty references are skipped."""
+    try:
+        return corpus_error_rates(pairs)
+    except ValueError as error:
+        raise ValueError(f"asr: {error}") from None
 
 
 def example_wer(hypothesis: str, reference: str) -> float:
     """One example's WER; with an empty reference, 1.0 if anything was written, else 0.0."""
     if not reference.split():
         return float(bool(hypothesis.split()))
-    return float(word_error_rate([hypothesis], [reference]))
+    word_edits, ref_words, _, _ = error_counts(hypothesis, reference)
+    return word_edits / ref_words
 
 
 class Transcripts(RecordMetric):

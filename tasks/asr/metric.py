@@ -15,9 +15,14 @@ to know when reading the scores:
 into single digits and a lone "one" becomes "1" ("four one seven" and "4 1 7" both -> "4 1 7"), which
 makes WER count digits. ``normalizer_name`` says which was used; records should carry it.
 
+Whisper's normaliser can leave a space at either end ("about 50 %" -> "about 50 "); ``normalize_transcript``
+strips both ends, so CER does not count it (jiwer's CER strips too). WER splits on whitespace and never saw it.
+
 Corpus scores are total edits / total reference words (characters), never a mean of per-utterance rates.
-A reference that is empty after normalisation has no defined rate: ``ASRMetrics`` skips it with a warning
-and counts it in ``num_skipped``; ``per_example`` reports its counts with ``wer``/``cer`` set to ``None``.
+Edits and lengths are counted in integers and the rates are exact ratios in float64 (torchmetrics' float32
+states were about 1e-8 off). A reference that is empty after normalisation has no defined rate:
+``ASRMetrics`` skips it with a warning and counts it in ``num_skipped``; ``per_example`` reports its counts
+with ``wer``/``cer`` set to ``None``.
 """
 
 from __future__ import annotations
@@ -29,10 +34,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from torchmetrics.aggregation import SumMetric
-from torchmetrics.functional.text import char_error_rate, word_error_rate
-from torchmetrics.text import CharErrorRate, WordErrorRate
-from torchmetrics.wrappers.abstract import WrapperMetric
+from torchmetrics import Metric
 
 NORMALIZER_NAME = "whisper-english"
 
@@ -54,7 +56,7 @@ def normalize_transcript(text: str, split_digits: bool = False) -> str:
     """``text`` through whisper's English normaliser (and, with ``split_digits``, digits split one per token)."""
     if not isinstance(text, str):
         raise ValueError(f"normalize_transcript: expected a string, got {type(text).__name__}")
-    normalized = _whisper_normalizer()(text)
+    normalized = _whisper_normalizer()(text).strip()  # it can leave an edge space: "about 50 %" -> "about 50 "
     if not split_digits:
         return normalized
     tokens = []
@@ -91,6 +93,40 @@ def _alignment_counts(hypothesis: Sequence[str], reference: Sequence[str]) -> tu
     return substitutions, deletions, insertions
 
 
+def edit_distance(hypothesis: Sequence[str], reference: Sequence[str]) -> int:
+    """Levenshtein distance (substitutions + deletions + insertions), two rows at a time: only the count."""
+    previous = list(range(len(hypothesis) + 1))
+    for i, ref_token in enumerate(reference, start=1):
+        current = [i]
+        for j, hyp_token in enumerate(hypothesis, start=1):
+            current.append(min(previous[j - 1] + (ref_token != hyp_token), previous[j] + 1, current[j - 1] + 1))
+        previous = current
+    return previous[-1]
+
+
+def error_counts(hypothesis: str, reference: str) -> tuple[int, int, int, int]:
+    """``(word_edits, ref_words, char_edits, ref_chars)`` of two normalised transcripts, edge spaces stripped.
+
+    Words split on whitespace; characters include inner spaces, as torchmetrics and jiwer count them.
+    """
+    hypothesis, reference = hypothesis.strip(), reference.strip()
+    return (edit_distance(hypothesis.split(), reference.split()), len(reference.split()),
+            edit_distance(hypothesis, reference), len(reference))
+
+
+def corpus_error_rates(pairs: Sequence[tuple[str, str]]) -> dict[str, float]:
+    """Corpus ``{"wer", "cer"}`` of normalised (hypothesis, reference) pairs: summed integer edits over summed
+    reference words/characters, exact in float64. Empty references are skipped; ``ValueError`` if all are."""
+    totals = [0, 0, 0, 0]
+    for hypothesis, reference in pairs:
+        if reference.strip():
+            totals = [total + count for total, count in zip(totals, error_counts(hypothesis, reference))]
+    word_edits, ref_words, char_edits, ref_chars = totals
+    if not ref_words:
+        raise ValueError("no example with a non-empty reference to score")
+    return {"wer": word_edits / ref_words, "cer": char_edits / ref_chars}
+
+
 def per_example(prediction: str, reference: str, split_digits: bool = False) -> dict[str, Any]:
     """Edit counts of one normalised prediction against its normalised reference.
 
@@ -119,77 +155,77 @@ def corpus_rates(examples: Sequence[dict[str, Any]]) -> dict[str, float]:
             "cer": sum(e["char_edits"] for e in scored) / sum(e["ref_chars"] for e in scored)}
 
 
-class ASRMetrics(WrapperMetric):
+class ASRMetrics(Metric):
     """Corpus WER and CER (``{"wer", "cer"}``, lower is better) of normalised transcripts.
 
-    Wraps torchmetrics' ``WordErrorRate`` and ``CharErrorRate``, whose summed edit and reference counts
-    (reduced by sum across processes) give total edits / total reference words. ``update(preds, refs)``
-    takes lists of strings; references empty after normalisation are skipped with a warning.
+    States are integer sums (edits, reference words and characters, skipped examples), reduced by sum across
+    processes, so the rates are exact: total edits / total reference words, as float64 tensors.
+    ``update(preds, refs)`` takes lists of strings; references empty after normalisation are skipped with a warning.
     """
+
+    higher_is_better = False
+    full_state_update = False
+    COUNTS = ("word_edits", "ref_words", "char_edits", "ref_chars")
 
     def __init__(self, split_digits: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.split_digits = split_digits
-        self.word = WordErrorRate()
-        self.char = CharErrorRate()
-        self.skipped = SumMetric()
+        for name in (*self.COUNTS, "skipped"):
+            self.add_state(name, default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     @property
     def normalizer_name(self) -> str:
         """The normalisation used, for records."""
         return normalizer_name(self.split_digits)
 
-    def _pairs(self, preds: Sequence[str], refs: Sequence[str]) -> tuple[list[str], list[str], int]:
-        """Normalised ``(predictions, references, number skipped)``, without empty references."""
+    def _batch_counts(self, preds: Sequence[str], refs: Sequence[str]) -> tuple[list[int], int]:
+        """Summed ``COUNTS`` of a batch and the number of examples skipped for an empty normalised reference."""
         if isinstance(preds, str) or isinstance(refs, str) or len(preds) != len(refs):
             raise ValueError("ASRMetrics.update: preds and refs must be lists of strings of equal length, "
                              f"got {type(preds).__name__} and {type(refs).__name__}")
-        kept_preds, kept_refs = [], []
+        totals, num_skipped = [0, 0, 0, 0], 0
         for pred, ref in zip(preds, refs):
             target = normalize_transcript(ref, self.split_digits)
-            if target.strip():
-                kept_preds.append(normalize_transcript(pred, self.split_digits))
-                kept_refs.append(target)
-        num_skipped = len(refs) - len(kept_refs)
+            if not target:
+                num_skipped += 1
+                continue
+            counts = error_counts(normalize_transcript(pred, self.split_digits), target)
+            totals = [total + count for total, count in zip(totals, counts)]
         if num_skipped:
             warnings.warn(f"ASRMetrics: skipped {num_skipped} example(s) whose reference is empty after "
                           "normalisation (WER is undefined for them)", stacklevel=3)
-        return kept_preds, kept_refs, num_skipped
+        return totals, num_skipped
+
+    def _add(self, totals: list[int], num_skipped: int) -> None:
+        for name, count in zip(self.COUNTS, totals):
+            setattr(self, name, getattr(self, name) + count)
+        self.skipped += num_skipped
+
+    @staticmethod
+    def _rates(word_edits: int, ref_words: int, char_edits: int, ref_chars: int) -> dict[str, torch.Tensor]:
+        """Exact float64 ratios (NaN when there is no reference word)."""
+        def ratio(edits: int, total: int) -> torch.Tensor:
+            return torch.tensor(edits / total if total else float("nan"), dtype=torch.float64)
+        return {"wer": ratio(word_edits, ref_words), "cer": ratio(char_edits, ref_chars)}
 
     def update(self, preds: Sequence[str], refs: Sequence[str]) -> None:
         """Add a batch of predicted and reference transcripts."""
-        kept_preds, kept_refs, num_skipped = self._pairs(preds, refs)
-        self.skipped.update(float(num_skipped))
-        if kept_refs:
-            self.word.update(kept_preds, kept_refs)
-            self.char.update(kept_preds, kept_refs)
+        self._add(*self._batch_counts(preds, refs))
 
     def forward(self, preds: Sequence[str], refs: Sequence[str]) -> dict[str, torch.Tensor]:
         """Add the batch and return the batch's own scores (NaN when every reference was skipped)."""
-        kept_preds, kept_refs, num_skipped = self._pairs(preds, refs)
-        self.skipped.update(float(num_skipped))
-        if not kept_refs:
-            return {"wer": torch.tensor(float("nan")), "cer": torch.tensor(float("nan"))}
-        self.word.update(kept_preds, kept_refs)
-        self.char.update(kept_preds, kept_refs)
-        return {"wer": word_error_rate(kept_preds, kept_refs), "cer": char_error_rate(kept_preds, kept_refs)}
+        before = [int(getattr(self, name)) for name in self.COUNTS]
+        self.update(preds, refs)  # through update, so torchmetrics' update count and compute cache stay right
+        return self._rates(*(int(getattr(self, name)) - count for name, count in zip(self.COUNTS, before)))
 
     def compute(self) -> dict[str, torch.Tensor]:
         """``{"wer", "cer"}`` over everything added; ``ValueError`` when no reference could be scored."""
-        with warnings.catch_warnings():  # torchmetrics warns when nothing was added; the error below says more
-            warnings.filterwarnings("ignore", message=".*called before the ``update`` method")
-            scores = {"wer": self.word.compute(), "cer": self.char.compute()}
-        if not all(torch.isfinite(value) for value in scores.values()):
+        totals = [int(getattr(self, name)) for name in self.COUNTS]
+        if not totals[1]:
             raise ValueError("ASRMetrics: no example with a non-empty reference to score")
-        return scores
+        return self._rates(*totals)
 
     @property
     def num_skipped(self) -> int:
         """How many examples were skipped for an empty (normalised) reference."""
-        return int(self.skipped.compute())
-
-    def reset(self) -> None:
-        """Reset the wrapped metrics."""
-        super().reset()
-        for metric in (self.word, self.char, self.skipped):
-            metric.reset()
+        return int(self.skipped)

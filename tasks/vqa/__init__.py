@@ -12,8 +12,9 @@
   a test answer outside it cannot be predicted and counts as wrong (it is still scored, never an error; a warning
   says how many val/test answers that is).
 * Primary metric: accuracy (exact match after ``normalize_exact``), higher is better; per group relational /
-  nonrelational (sort-of-clevr) or closed / open (vqa-rad, vqa-rad-mevf). On vqav2 ``accuracy`` is the official
-  VQA accuracy over the ten human answers (also reported as ``vqa_accuracy``).
+  nonrelational (sort-of-clevr) or closed / open (vqa-rad, vqa-rad-mevf). On vqav2 ``accuracy`` is the VQA
+  accuracy over the ten human answers (also reported as ``vqa_accuracy``), normalised as the current official
+  script does (``tasks/vqa/metric.py`` compares it with the 2016 script and the normalise-always variant).
 * Curriculum: the first ``nonrelational_warmup_epochs`` epochs (fractions allowed) sample non-relational questions
   only (``WarmupSampler``); without it the model answers from whole-image statistics (docs/sort-of-clevr.md).
 

@@ -1,12 +1,23 @@
-"""Answer accuracy: the official VQA accuracy and exact-match accuracy, overall and per group.
+"""Answer accuracy: the VQA accuracy and exact-match accuracy, overall and per group.
 
-``vqa_accuracy`` is the VQA score (Antol et al. 2015): with the prediction and the human answers normalised by
-``normalize_vqa_answer``, it is the mean, over the ways of leaving out one of the N human answers, of
-min(1, #remaining answers equal to the prediction / 3). With N = 10 and k matching answers that is
+``vqa_accuracy`` is the VQA score (Antol et al. 2015): the mean, over the ways of leaving out one of the N human
+answers, of min(1, #remaining answers equal to the prediction / 3). With N = 10 and k matching answers that is
 (k · min(1, (k-1)/3) + (10-k) · min(1, k/3)) / 10: 0 → 0, 1 → 0.3, 2 → 0.6, 3 → 0.9, 4 or more → 1.
 The same leave-one-out average is used for any N ≥ 2; with a single answer the score is exact match.
-The official script normalises the human answers only when they disagree, and then only their punctuation;
-here both sides get the full normalisation, which changes nothing on VQA v2's already-normalised answers.
+
+Which strings are compared is the ``normalization`` policy (``NORMALIZATIONS``); the evaluation script's versions
+differ here. Every policy first turns newlines and tabs into spaces and strips the prediction; then:
+
+* ``"official"`` (default; the current VQA API ``vqaEval.py``): the human answers are stripped too; only when they
+  are not all equal are both sides normalised (``normalize_vqa_answer``), else the strings are compared as they
+  are: ``"Yes."`` against ten ``"yes"`` scores 0.
+* ``"official-2016"`` (the 2016 script): the prediction is always normalised; the human answers only have their
+  punctuation processed (``process_punctuation``), and only when they are not all equal: ``"Yes."`` scores 1.
+* ``"always"`` (the zoo's earlier behaviour): both sides always normalised; ``"Yes."`` scores 1.
+
+The policies agree whenever the prediction and the human answers are already normalised (fixed points of
+``normalize_vqa_answer``), as the ``vqav2`` loaders store the human answers (``tasks/vqa/data.py``) and as
+classify-mode predictions are; they can differ on generated answers. docs/recipes/vqa.md compares them.
 
 ``ExactMatchAccuracy`` is for closed-vocabulary sets (VQA-RAD, Sort-of-CLEVR): 1 when the prediction equals
 the target after ``normalize_exact``, else 0.
@@ -19,21 +30,48 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
+from typing import Any
 
 import torch
 
 from tasks.metrics.gather import RecordMetric, as_tensor, check_lengths
-from tasks.vqa.normalize import normalize_exact, normalize_vqa_answer
+from tasks.vqa.normalize import clean_whitespace, normalize_exact, normalize_vqa_answer, process_punctuation
 
 ScoredExample = tuple[float, str | None]  # (score, group)
+NORMALIZATIONS = ("official", "official-2016", "always")  # see the module docstring
 
 
-def vqa_accuracy(prediction: str, answers: Sequence[str]) -> float:
-    """The official VQA accuracy of ``prediction`` against the human ``answers`` (see the module docstring)."""
+def check_normalization(normalization: str) -> str:
+    """``normalization`` if it is one of ``NORMALIZATIONS``, else ``ValueError`` naming them."""
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization: must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
+    return normalization
+
+
+def compared_forms(prediction: str, answers: Sequence[str], normalization: str = "official") -> tuple[str, list[str]]:
+    """The prediction and human answers as the ``normalization`` policy compares them (module docstring)."""
+    check_normalization(normalization)
+    for position, answer in enumerate([prediction, *answers]):
+        if not isinstance(answer, str):
+            name = "prediction" if position == 0 else f"answers[{position - 1}]"
+            raise ValueError(f"{name} must be a string, got {type(answer).__name__}")
+    if normalization == "always":
+        return normalize_vqa_answer(prediction), [normalize_vqa_answer(answer) for answer in answers]
+    if normalization == "official-2016":
+        humans = [process_punctuation(a) for a in answers] if len(set(answers)) > 1 else list(answers)
+        return normalize_vqa_answer(prediction), humans
+    predicted, humans = clean_whitespace(prediction), [clean_whitespace(answer) for answer in answers]
+    if len(set(humans)) > 1:
+        return normalize_vqa_answer(predicted), [normalize_vqa_answer(answer) for answer in humans]
+    return predicted, humans
+
+
+def vqa_accuracy(prediction: str, answers: Sequence[str], normalization: str = "official") -> float:
+    """The VQA accuracy of ``prediction`` against the human ``answers`` under ``normalization`` (module docstring)."""
     if isinstance(answers, str) or len(answers) == 0:
         raise ValueError(f"answers must be a non-empty list of strings, got {answers!r}")
-    predicted = normalize_vqa_answer(prediction)
-    matches = [normalize_vqa_answer(answer) == predicted for answer in answers]
+    predicted, humans = compared_forms(prediction, answers, normalization)
+    matches = [human == predicted for human in humans]
     if len(matches) == 1:
         return float(matches[0])
     total_matches = sum(matches)
@@ -80,7 +118,11 @@ def _check_predictions(predictions: Sequence[str]) -> None:
 
 
 class VQAAccuracy(RecordMetric):
-    """Mean official VQA accuracy: ``{"vqa_accuracy", "vqa_accuracy/<group>"...}``."""
+    """Mean VQA accuracy: ``{"vqa_accuracy", "vqa_accuracy/<group>"...}``; ``normalization`` as ``vqa_accuracy``."""
+
+    def __init__(self, normalization: str = "official", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.normalization = check_normalization(normalization)
 
     def update(
         self,
@@ -97,7 +139,7 @@ class VQAAccuracy(RecordMetric):
         for position, (prediction, human) in enumerate(zip(predictions, answers, strict=True)):
             if isinstance(human, str) or len(human) == 0:
                 raise ValueError(f"answers[{position}] must be a non-empty list of strings, got {human!r}")
-            scored.append((vqa_accuracy(prediction, human), group_names[position]))
+            scored.append((vqa_accuracy(prediction, human, self.normalization), group_names[position]))
         self.add_records(scored, ids)
 
     def per_example(self) -> list[float]:

@@ -81,8 +81,12 @@ def normalize_vqa_answer(answer: str) -> str:
     """The official VQA normalisation: ``"Two"`` → ``"2"``, ``"a dog."`` → ``"dog"``, ``"isnt"`` → ``"isn't"``."""
     if not isinstance(answer, str):
         raise ValueError(f"answer must be a string, got {type(answer).__name__}")
-    text = answer.replace("\n", " ").replace("\t", " ").strip()
-    return process_digits_and_articles(process_punctuation(text))
+    return process_digits_and_articles(process_punctuation(clean_whitespace(answer)))
+
+
+def clean_whitespace(answer: str) -> str:
+    """Step 1 of the module docstring (the only step the official script applies to every answer)."""
+    return answer.replace("\n", " ").replace("\t", " ").strip()
 
 
 _TRAILING_PUNCTUATION = ".,;:!?\"'`"

@@ -1,8 +1,9 @@
 """VQA scoring: the reference kept in prediction rows, per-example scores, metric names, rescoring of predictions
 files (``zoo score``) and the question-only majority reference row (``--model majority``).
 
-Metrics are exact-match accuracy after ``normalize_exact`` (or the official VQA accuracy against ten human answers),
-overall and per group (relational / non-relational, closed / open)."""
+Metrics are exact-match accuracy after ``normalize_exact`` (or the VQA accuracy against ten human answers, under
+the official script's normalisation rule: ``tasks/vqa/metric.py``), overall and per group (relational /
+non-relational, closed / open)."""
 
 from __future__ import annotations
 
