@@ -67,9 +67,13 @@ class Adapter:
 
 
 def row_id(row: Mapping[str, Any], columns: Mapping[str, str], fallback: str) -> str:
-    """The row's ``id`` field, else ``fallback``."""
+    """The row's ``id`` field, else ``fallback`` with the row (``_where``): generated ids are unique by construction,
+    so two rows of one image or audio file never share an id (metrics score one example per id)."""
     value = get_field(row, "id", columns, required=False)
-    return str(value) if value not in (None, "") else fallback
+    if value not in (None, ""):
+        return str(value)
+    where = row.get("_where")
+    return fallback if not where or fallback == where else f"{fallback} ({where})"
 
 
 def image_field(value: Any, root: Path, where: str) -> dict[str, Any]:

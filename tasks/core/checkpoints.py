@@ -4,7 +4,8 @@ A zoo checkpoint is a Lightning checkpoint whose ``hyper_parameters`` are plain 
 Config as a dict, ``tokenizer``: a dict, optionally ``answers``/``labels`` lists and ``task``), so it loads without
 unpickling any Python object. Every problem is a ``CheckpointError`` (a ``DataError``, so a ``ValueError``):
 
-* not a file, not a torch file, or truncated: "PATH: not a readable torch checkpoint (...)";
+* not a torch file at all (random bytes, text, empty): "PATH: not a checkpoint (...)";
+* a torch file that is truncated or corrupt: "PATH: not a readable torch checkpoint (...)";
 * pickled Python objects (a checkpoint saved with whole objects, not only tensors and plain containers): refused,
   naming the first object's class; nothing in it is executed;
 * another task's checkpoint: "PATH: a checkpoint of task 'A', not of task 'B'";
@@ -31,7 +32,21 @@ class CheckpointError(DataError):
     """A checkpoint that cannot be used here; the message names the file and what does not match."""
 
 
+def _sniff(path: Path) -> None:
+    """``CheckpointError`` "not a checkpoint" unless the file starts as ``torch.save`` writes: a zip archive, or
+    (the legacy format) a pickle; other bytes would otherwise be misread as refused pickled objects."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head == b"PK\x03\x04" or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5):
+        return
+    size = path.stat().st_size
+    raise CheckpointError(f"{path}: not a checkpoint (" + ("an empty file" if not size else
+                          f"{size} bytes that are neither a zip archive nor a pickle, the formats torch.save writes")
+                          + "); give a .ckpt file that zoo bench or zoo fit wrote")
+
+
 def _torch_load(path: Path) -> Any:
+    _sniff(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:

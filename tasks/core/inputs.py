@@ -7,11 +7,13 @@ and what is handled:
 * non-UTF-8 text (``read_text``, ``text_lines``): error naming the file, line and byte;
 * empty text (``require_text``), a missing column (``require_columns``), an eval label unseen in train
   (``check_label``): error naming the file/row and the field;
-* a manifest path that leaves the data folder (``resolve_inside``): error naming the manifest row and the path;
+* a manifest path that leaves the data folder, by ``..``, as an absolute path or through a symlink that points
+  outside it (``resolve_inside``): error naming the manifest row and the path (and the link);
+* a NaN or empty label (``require_label``): error naming the row;
 * non-image files in an image folder (``list_images``): skipped, one warning naming them;
 * a malformed YAML config (``load_yaml``): error naming the file, line and column;
-* audio (``tasks.core.audio.load_audio``): corrupt, truncated, empty or NaN/inf → error naming the file; another sample
-  rate → resampled to 16 kHz, more than one channel → averaged to mono (each logged once per rate/channel count);
+* audio (``tasks.core.audio.load_audio``): corrupt, truncated, empty or NaN/inf → error naming the file; another
+  sample rate → resampled to 16 kHz, more than one channel → averaged to mono (each logged once per rate/channel count);
 * over-long text: truncated to the task's ``max_length`` tokens by the tokenizer (the Config field says so).
 
 Handled cases log a WARNING on the ``zoo.inputs`` logger, so they show on stderr without any logging set-up.
@@ -20,6 +22,7 @@ Handled cases log a WARNING on the ``zoo.inputs`` logger, so they show on stderr
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
@@ -73,6 +76,15 @@ def require_text(value: Any, where: str, field: str) -> str:
     return value.strip()
 
 
+def require_label(value: Any, where: str, field: str = "label") -> str:
+    """``value`` as label text; ``DataError`` naming the row for an empty label or a NaN one (a float NaN from
+    JSONL or parquet, or the text NaN that pandas and spreadsheets write for a missing cell), which would
+    otherwise become a class of its own."""
+    if (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and value.strip().lower() == "nan"):
+        raise DataError(f"{where}: field {field!r} is NaN (a missing value); give the row a label or remove it")
+    return require_text(value if value is None else str(value), where, field)
+
+
 def require_columns(columns: Iterable[str], required: Iterable[str], where: str) -> None:
     """``DataError`` naming the first of ``required`` that ``columns`` lacks, and the columns that exist."""
     present = list(columns)
@@ -90,16 +102,30 @@ def check_label(label: Any, known: Collection[Any], where: str, field: str = "la
 
 
 def resolve_inside(root: str | Path, relative: str, where: str) -> Path:
-    """``root / relative``; ``DataError`` if ``relative`` is absolute or climbs out of ``root`` with ``..``.
-
-    The check is on the written path (symlinks inside the data folder, e.g. to a shared image store, are allowed).
+    """``root / relative``; ``DataError`` if ``relative`` is absolute, climbs out of ``root`` with ``..``, or
+    passes through a symlink that points outside ``root`` (the error names the link): a data folder is
+    self-contained, so what it holds is what its fingerprint and a copy of it hold.
     """
     if not isinstance(relative, str) or not relative.strip():
         raise DataError(f"{where}: empty file path")
     normal = os.path.normpath(relative)
     if Path(relative).is_absolute() or normal == ".." or normal.startswith(".." + os.sep):
         raise DataError(f"{where}: path {relative!r} is outside the data folder {root}")
-    return Path(root) / normal
+    path = Path(root) / normal
+    inside = Path(root).resolve()
+    link = Path(root)
+    for part in Path(normal).parts:
+        link = link / part
+        if not link.is_symlink():
+            continue
+        try:
+            target = link.resolve()
+        except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+            raise DataError(f"{where}: path {relative!r}: {link} is a symlink loop") from None
+        if not target.is_relative_to(inside):
+            raise DataError(f"{where}: path {relative!r} is a symlink ({link} -> {os.readlink(link)}) that leaves the "
+                            f"data folder {root}; copy the file into the folder")
+    return path
 
 
 def list_images(folder: str | Path) -> list[Path]:

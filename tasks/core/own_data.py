@@ -11,7 +11,9 @@ A data source is a file, a folder or ``hub:OWNER/NAME``:
   (a split that exists is never carved);
 * a **hub id** is loaded with ``datasets.load_dataset`` (only when asked; offline it fails with one line).
 
-Every problem is a one-line ``ValueError`` naming the file and row (line for CSV/JSONL, 1 = the header).
+Every problem is a one-line ``ValueError`` naming the file and row (line for CSV/JSONL, 1 = the header): a table
+with no rows, an id used by two rows of a split (``check_unique_ids``), a split left empty. A CSV field of any
+length is read (long texts are truncated by the tokenizer).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.core.data import load_hub
-from tasks.core.inputs import list_images, read_text
+from tasks.core.inputs import DataError, list_images, read_text
 
 SPLITS = ("train", "val", "test")
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
@@ -56,20 +58,13 @@ def read_table(path: Path) -> list[dict]:
         raise FileNotFoundError(f"{path}: data file not found")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        lines = read_text(path).splitlines(keepends=True)
-        reader = csv.DictReader(lines, delimiter="\t" if suffix == ".tsv" else ",")
-        rows = []
-        for number, row in enumerate(reader, start=2):
-            if None in row or any(value is None for value in row.values()):
-                raise ValueError(f"{path}:{number}: expected {len(reader.fieldnames or [])} fields as in the header")
-            rows.append({**row, "_where": f"{path}:{number}"})
-        return rows
+        return _nonempty(_csv_rows(path, read_text(path), "\t" if suffix == ".tsv" else ","), path)
     if suffix == ".jsonl":
         rows = []
         for number, line in enumerate(read_text(path).splitlines(), start=1):
             if line.strip():
                 rows.append({**_object(line, f"{path}:{number}"), "_where": f"{path}:{number}"})
-        return rows
+        return _nonempty(rows, path)
     if suffix == ".json":
         try:
             items = json.loads(read_text(path))
@@ -77,7 +72,7 @@ def read_table(path: Path) -> list[dict]:
             raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise ValueError(f"{path}: expected a JSON list of objects")
-        return [{**item, "_where": f"{path}: row {n}"} for n, item in enumerate(items, start=1)]
+        return _nonempty([{**item, "_where": f"{path}: row {n}"} for n, item in enumerate(items, start=1)], path)
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -85,8 +80,35 @@ def read_table(path: Path) -> list[dict]:
             items = pq.read_table(path).to_pylist()
         except Exception as error:  # pyarrow raises several types for a damaged file
             raise ValueError(f"{path}: not a readable parquet file ({str(error).splitlines()[0]})") from None
-        return [{**item, "_where": f"{path}: row {n}"} for n, item in enumerate(items, start=1)]
+        return _nonempty([{**item, "_where": f"{path}: row {n}"} for n, item in enumerate(items, start=1)], path)
     raise ValueError(f"{path}: unknown table format (use one of {', '.join(TABLE_SUFFIXES)})")
+
+
+def _csv_rows(path: Path, text: str, delimiter: str) -> list[dict]:
+    """Rows of a CSV/TSV text; a field of any length is read (the csv module's 128 KiB default limit is lifted
+    for this file only: long texts are truncated later, by the tokenizer, as from any other table)."""
+    reader = csv.DictReader(text.splitlines(keepends=True), delimiter=delimiter)
+    previous = csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
+    rows = []
+    try:
+        for number, row in enumerate(reader, start=2):
+            if None in row or any(value is None for value in row.values()):
+                raise DataError(f"{path}:{number}: expected {len(reader.fieldnames or [])} fields as in the header")
+            rows.append({**row, "_where": f"{path}:{number}"})
+    except csv.Error as error:
+        raise DataError(f"{path}:{reader.line_num}: not valid CSV ({error})") from None
+    finally:
+        csv.field_size_limit(previous)
+    if not rows and not reader.fieldnames:
+        raise DataError(f"{path}: empty file (expected a header line, then one row a line)")
+    return rows
+
+
+def _nonempty(rows: list[dict], path: Path) -> list[dict]:
+    """``rows``; a ``DataError`` naming the file when it has none (an empty split would fail later, unnamed)."""
+    if not rows:
+        raise DataError(f"{path}: the table has no rows")
+    return rows
 
 
 def _object(line: str, where: str) -> dict:
@@ -125,8 +147,10 @@ def split_of(row: Mapping[str, Any], column: str) -> str | None:
     return name
 
 
-def carve(splits: dict[str, list], val_fraction: float, test_fraction: float, seed: int) -> dict[str, list]:
-    """Fill missing val/test splits with seeded fractions of train (test first); the same seed, the same split."""
+def carve(splits: dict[str, list], val_fraction: float, test_fraction: float, seed: int,
+          source: str = "the data") -> dict[str, list]:
+    """Fill missing val/test splits with seeded fractions of train (test first); the same seed, the same split.
+    ``source`` (the file or folder) starts the error for a split left empty."""
     for name, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 <= fraction < 1.0:
             raise ValueError(f"data.{name}: must be in [0, 1), got {fraction}")
@@ -141,10 +165,23 @@ def carve(splits: dict[str, list], val_fraction: float, test_fraction: float, se
         out["train"] = [row for i, row in enumerate(out["train"]) if i not in held]
     for split in SPLITS:
         if not out[split]:
-            raise ValueError(f"the data has no {split} examples (give a {split} file, a split column, or a "
-                             f"positive --data.{split}_fraction)" if split != "train" else
-                             "the data has no train examples")
+            raise DataError(f"{source}: no {split} examples (give a {split} file, a split column, or a "
+                            f"positive --data.{split}_fraction)" if split != "train" else
+                            f"{source}: no train examples")
     return out
+
+
+def check_unique_ids(examples: Sequence[Mapping[str, Any]], wheres: Sequence[str], split: str) -> None:
+    """``DataError`` naming the first id that more than one example of ``split`` has, and its rows (``wheres``):
+    metrics score one example per id, so a repeated id would silently drop the other rows."""
+    rows: dict[str, list[str]] = {}
+    for example, where in zip(examples, wheres, strict=True):
+        rows.setdefault(str(example["id"]), []).append(where)
+    for name, places in rows.items():
+        if len(places) > 1:
+            shown = ", ".join(places[:3]) + (", ..." if len(places) > 3 else "")
+            raise DataError(f"{places[0]}: id {name!r} is used by {len(places)} rows of the {split} split ({shown}); "
+                            "ids must be unique, as metrics score one example per id")
 
 
 def split_files(folder: Path) -> dict[str, Path]:

@@ -1,10 +1,10 @@
 """The fine-tuning LightningDataModule of ``zoo fit|validate|test|predict``: your data (or the built-in data) for one
 task, with simple typed init arguments that ``LightningCLI`` parses.
 
-It reads and splits the data (``tasks/core/own_data.py``), turns rows into the task's examples (the task's ``finetune.ADAPTER``)
-and hands them to the task's own ``DataModule``, whose collate function and samplers it uses. The tokenizer and
-label set come from the model (``module.data_info``: built from this data's train split for ``fit``, read from the
-checkpoint otherwise), so evaluation and prediction encode exactly as training did.
+It reads and splits the data (``tasks/core/own_data.py``), turns rows into the task's examples (the task's
+``finetune.ADAPTER``) and hands them to the task's own ``DataModule``, whose collate function and samplers it uses.
+The tokenizer and label set come from the model (``module.data_info``: built from this data's train split for
+``fit``, read from the checkpoint otherwise), so evaluation and prediction encode exactly as training did.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import lightning.pytorch as pl
 import torch
 
 from tasks import TASKS, get_finetune
-from tasks.core.own_data import carve, hub_rows, listed_files, parse_columns, table_rows
+from tasks.core.inputs import DataError
+from tasks.core.own_data import carve, check_unique_ids, hub_rows, listed_files, parse_columns, table_rows
 from tasks.core.resume import resumable
 
 
@@ -74,24 +75,38 @@ class OwnData(pl.LightningDataModule):
         return self._splits
 
     def _examples(self, config: Any) -> dict[str, list[dict]]:
+        """Examples by split, each split's ids unique (rows without a split go to train; then carving)."""
+        source = str(self.path or self.files["train"] or "the data")
         native = self.adapter.native_examples(self.path, self.columns, self.files)
         if native is not None:
-            return carve(native, self.val_fraction, self.test_fraction, self.split_seed)
+            for split, examples in native.items():
+                check_unique_ids(examples, [f"{source}: {split} example {n}" for n in range(1, len(examples) + 1)],
+                                 split)
+            return carve(native, self.val_fraction, self.test_fraction, self.split_seed, source)
         if self.path and self.path.startswith("hub:"):
             raw = hub_rows(self.path[4:])
         else:
             if self.path is not None and not Path(self.path).exists():
                 raise FileNotFoundError(f"{self.path}: data file or folder not found")
             raw, _ = table_rows(Path(self.path or "."), self.adapter.annotation, self.split_column, self.files)
-        examples = {split: [self.adapter.example(r, r["_root"], self.columns, config) for r in rows]
-                    for split, rows in raw.items()}
-        unsplit = examples.pop(None, [])
-        examples["train"] = examples.get("train", []) + unsplit
-        return carve(examples, self.val_fraction, self.test_fraction, self.split_seed)
+        unsplit = raw.pop(None, [])
+        raw["train"] = raw.get("train", []) + unsplit
+        examples = {}
+        for split, rows in raw.items():
+            examples[split] = [self.adapter.example(r, r["_root"], self.columns, config) for r in rows]
+            check_unique_ids(examples[split], [r["_where"] for r in rows], split)
+        return carve(examples, self.val_fraction, self.test_fraction, self.split_seed, source)
 
     def data_info(self, config: Any) -> dict[str, Any]:
-        """What the model needs from the data: the tokenizer and label set / answers / feature statistics of train."""
-        return {"task": self.TASK, **self.adapter.info(config, self.load(config)["train"])}
+        """What the model needs from the data: the tokenizer and label set / answers / feature statistics of train
+        (a label set of fewer than two labels is an error naming the data, before any model is built)."""
+        info = {"task": self.TASK, **self.adapter.info(config, self.load(config)["train"])}
+        labels = info.get("labels")
+        if labels is not None and len(labels) < 2:
+            source = self.files["train"] or self.path or "the built-in data"
+            raise DataError(f"{source}: the train split has {len(labels)} label(s) {list(labels)}; "
+                            "a classifier needs at least 2")
+        return info
 
     # ------------------------------------------------------------ Lightning hooks
     def setup(self, stage: str | None = None) -> None:

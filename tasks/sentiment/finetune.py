@@ -12,7 +12,7 @@ from typing import Any
 from tasks import sentiment
 from tasks.core.adapter import TEXT_SUFFIXES, Adapter, row_id, tokenizer_of
 from tasks.core.finetune import FineTune
-from tasks.core.inputs import check_label, require_text, text_lines
+from tasks.core.inputs import check_label, require_label, require_text, text_lines
 from tasks.core.own_data import get_field, read_table
 from tasks.core.own_datamodule import OwnData
 
@@ -24,7 +24,7 @@ class SentimentAdapter(Adapter):
     def example(self, row: dict, root: Path, columns: dict, config: Any) -> dict:
         where = row["_where"]
         label = get_field(row, "label", columns, aliases=("labels", "sentiment"))
-        return {"id": row_id(row, columns, where), "label_name": require_text(str(label), where, "label"),
+        return {"id": row_id(row, columns, where), "label_name": require_label(label, where),
                 "text": require_text(get_field(row, "text", columns, aliases=("sentence", "review")), where, "text")}
 
     def builtin(self, config: Any) -> dict:
