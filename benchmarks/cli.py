@@ -3,7 +3,8 @@
 
 User errors (unknown names or record ids, a missing data dir or predictions file, bad data, a record
 that cannot be re-run) print one line ``zoo: error: ...`` and exit 2; set ``ZOO_DEBUG=1`` to see the
-traceback instead.
+traceback instead. SIGINT (Ctrl-C) and SIGTERM print one line ``zoo: interrupted by SIG... at step N ...`` saying how
+to continue, and exit 130 and 143 (``benchmarks.interrupts``); an interrupted run writes no record.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks import interrupts
 from benchmarks.errors import USER_ERRORS, report
 from leaderboard.store import DEFAULT_DIR
 
@@ -47,15 +49,17 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--precision", default="32-true", help="32-true (default), bf16-mixed, 16-mixed")
     bench.add_argument("--compile", action="store_true", help="torch.compile the model's Transformer blocks "
                        "(same outputs; CPU needs a C compiler)")
-    bench.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint (runs-dir/"
-                       "TASK/BENCHMARK/RECIPE/MODEL-sSEED/checkpoints/last.ckpt), also one saved mid-epoch; the "
-                       "metrics equal an uninterrupted run's; a checkpoint of another task or config is an error")
+    bench.add_argument("--resume", action="store_true", help="continue the newest unfinished run of the same "
+                       "task, benchmark, recipe, model and seed that no process is running (its folder's "
+                       "checkpoints/last.ckpt, also one saved mid-epoch; the others are named); the metrics equal "
+                       "an uninterrupted run's; a checkpoint of another task or config is an error")
     bench.add_argument("--checkpoint-every", type=int, default=50, metavar="STEPS",
                        help="also write last.ckpt every STEPS training steps inside an epoch (default 50; 0: only at "
                             "epoch ends)")
     bench.add_argument("--records-dir", type=Path, default=DEFAULT_DIR, help="where the record is appended and its "
                        "test predictions written (predictions/<record id>.jsonl); default leaderboard/records")
-    bench.add_argument("--runs-dir", type=Path, default=Path("runs"), help="checkpoints go here (default runs/)")
+    bench.add_argument("--runs-dir", type=Path, default=Path("runs"), help="checkpoints and logs go here, one folder "
+                       "per run: TASK/BENCHMARK/RECIPE/MODEL-sSEED/UTCTIME-HEX (default runs/)")
     bench.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     bench.add_argument("--check-batches", action="store_true", help="debug: check every batch against the batch "
                        "vocabulary (tasks/core/batch.py); a key, dtype or shape outside it is a one-line error")
@@ -228,10 +232,11 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _quiet_third_party() -> None:
-    """Hide Lightning's advertising tips, a torch-internal deprecation warning and Lightning's warning that an
-    epoch has fewer batches than the CSV log's 10-step interval (the log counts steps across epochs) from run
-    output."""
+    """Hide Lightning's advertising tips, its "Received SIGTERM" line (the zoo command prints its own, with the step),
+    a torch-internal deprecation warning and Lightning's warning that an epoch has fewer batches than the CSV log's
+    10-step interval (the log counts steps across epochs) from run output."""
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
 
@@ -258,16 +263,48 @@ class _MessageLines(logging.StreamHandler):
 
 
 def show_library_messages() -> None:
-    """Show the tasks' log messages as bare lines: INFO (test samples, what a checkpoint loaded) on stdout, warnings
-    on stderr. Library code only logs; this is where its messages become output."""
-    logger = logging.getLogger("tasks")
-    logger.setLevel(logging.INFO)
-    if not any(isinstance(h, _MessageLines) for h in logger.handlers):
-        logger.addHandler(_MessageLines())
+    """Show the tasks' and the run folders' log messages as bare lines: INFO (test samples, what a checkpoint loaded,
+    which run --resume continues) on stdout, warnings on stderr. Library code only logs; here it becomes output."""
+    for name in ("tasks", "benchmarks.run_folders"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        if not any(isinstance(h, _MessageLines) for h in logger.handlers):
+            logger.addHandler(_MessageLines())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    previous = interrupts.install()
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as error:  # SIGINT or SIGTERM, also during start-up (interrupts.Interrupted)
+        interrupted = interrupts.as_interrupted(error)
+        command = argv[0] if argv else ""
+        return interrupts.report(interrupted, _interrupted_what(command, interrupted))
+    except SystemExit as error:  # Lightning's exits after SIGTERM (code None) or Ctrl-C (1)
+        interrupted = interrupts.as_interrupted(error)
+        if interrupted is None:
+            raise
+        return interrupts.report(interrupted, _interrupted_what(argv[0] if argv else "", interrupted))
+    finally:
+        interrupts.restore(previous)
+
+
+def _interrupted_what(command: str, error: interrupts.Interrupted) -> str:
+    """The rest of the interruption line: where the run stopped and how to continue it."""
+    if command == "reproduce":  # the rerun's checkpoints were in a temporary folder, now removed
+        return f"{error.where(checkpoint=False)} of the rerun: no verdict; run the same command again"
+    where = error.where()
+    if command == "fit":
+        again = "the same command with --ckpt_path last" if error.checkpoint else "the same command"
+        return f"{where}; run {again} to continue"
+    if command == "bench":
+        again = "the same command with --resume" if error.checkpoint else "the same command"
+        return f"{where}; no record written; run {again} to continue"
+    return where
+
+
+def _main(argv: list[str]) -> int:
     show_library_messages()
     if argv and argv[0] in FINETUNE_COMMANDS:  # Lightning's own CLI parses these (benchmarks/lightning_cli.py)
         from benchmarks.lightning_cli import main as lightning_main

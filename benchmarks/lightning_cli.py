@@ -31,6 +31,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from benchmarks.errors import USER_ERRORS, report
+from benchmarks.interrupts import Interrupted, as_interrupted
 from tasks.core.resume import ResumePoint
 from tasks.metrics.gather import gather_rows
 
@@ -122,8 +123,11 @@ class PredictionsWriter(pl.Callback):
 class ZooCLI(LightningCLI):
     """``LightningCLI`` for one task: checkpoint hyper-parameters loaded safely, ``data_info`` filled in."""
 
+    current: ZooCLI | None = None  # the one being built or run: an interruption asks its trainer where it stopped
+
     def __init__(self, task: str, *args: Any, **kwargs: Any) -> None:
         self.task, self._data = task, None
+        ZooCLI.current = self
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -240,5 +244,25 @@ def main(argv: Sequence[str]) -> int:
         return 0
     except USER_ERRORS as error:
         return report(error)
-    except SystemExit as done:  # --help, --print_config, or a parse error jsonargparse has printed
+    except KeyboardInterrupt as error:  # SIGINT or SIGTERM (benchmarks.interrupts): where it stopped
+        raise _where_stopped(as_interrupted(error)) from None
+    except SystemExit as done:  # --help, --print_config, a parse error jsonargparse has printed; or Lightning's
+        interrupted = as_interrupted(done)  # exit after SIGTERM (which would be status 0) or Ctrl-C
+        if interrupted is not None:
+            raise _where_stopped(interrupted) from None
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 2)
+    finally:
+        ZooCLI.current = None
+
+
+def _where_stopped(error: Interrupted) -> Interrupted:
+    """``error`` with the step, stage and last checkpoint of the interrupted trainer, when there was one."""
+    trainer = getattr(ZooCLI.current, "trainer", None)
+    if trainer is None:
+        return error
+    point = next((c for c in trainer.callbacks if isinstance(c, ResumePoint)), None)
+    saved = point is not None and point.saved_step is not None and point.path.is_file()  # by this run, or loaded
+    stage = {"fit": "training", "validate": "validating", "test": "testing", "predict": "predicting"}.get(
+        trainer.state.fn.value if trainer.state.fn else "")
+    return Interrupted(error.signum, int(trainer.global_step), stage, point.path if saved else None,
+                       point.saved_step if saved else None)

@@ -4,7 +4,9 @@ Everything is checked before any training: the task version of the code equals t
 the record's config rebuilds into the task's ``Config``, the data is there (a real benchmark
 needs its data dir: the record's, or ``--data-dir``) and its fingerprint equals the record's.
 Any of these failing raises ``CannotReproduce`` (exit 2). The rerun writes into a temporary
-records dir, never the leaderboard; the tolerance rule is ``benchmarks.tolerance``.
+records dir, never the leaderboard; the tolerance rule is ``benchmarks.tolerance``. An interrupted rerun (SIGINT,
+SIGTERM) raises ``benchmarks.interrupts.Interrupted`` out of ``reproduce``: no verdict, and the zoo command exits
+130 or 143, never 0 or 1.
 """
 
 from __future__ import annotations

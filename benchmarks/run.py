@@ -3,7 +3,9 @@
 ``last.ckpt`` is written at each epoch's end and every ``checkpoint_every_n_steps`` steps inside an epoch, with
 the data position and RNG states (``tasks.core.resume``), so ``--resume`` after a kill ends with the metrics of an
 uninterrupted run. The checkpoint is loaded with ``weights_only=True`` and checked first (``tasks.core.checkpoints``):
-another task's, another config's or differently shaped weights are a one-line error.
+another task's, another config's or differently shaped weights are a one-line error. Every fresh run has a folder of
+its own, and ``--resume`` continues the newest unfinished one (``benchmarks.run_folders``). SIGINT or SIGTERM stops
+a run with ``benchmarks.interrupts.Interrupted`` (after SIGTERM, once the current step is trained and saved).
 
 A run either ends with a validated record appended to the leaderboard or writes none: a failure
 anywhere (bad data, NaN loss, a kill) leaves no partial record behind. Its per-example test
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-import shutil
+import signal
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,11 +28,14 @@ from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 import torch
 
 from benchmarks import environment
 from benchmarks.compiling import compile_model
 from benchmarks.definitions import Benchmark, check_recipe, get_benchmark
+from benchmarks.interrupts import Interrupted, as_interrupted
+from benchmarks.run_folders import RunFolder, open_run
 from leaderboard.predictions import relative_path, write_predictions
 from leaderboard.schema import config_hash
 from leaderboard.store import DEFAULT_DIR, append_record
@@ -151,23 +156,42 @@ def run_benchmark(options: RunOptions) -> dict:
     if options.compile:  # torch.compile each Transformer block in place (benchmarks/compiling.py)
         compile_model(module.net, "cuda" if options.accelerator != "cpu" and torch.cuda.is_available() else "cpu")
     model_name = f"zoo-{config.preset}" if options.model == "zoo" else options.model
-    run_dir = options.runs_dir / options.task / bench.name / options.recipe / f"{model_name}-s{options.seed}"
-    ckpt_dir = run_dir / "checkpoints"
-    last = ckpt_dir / "last.ckpt"
-    if not options.resume:
-        for stale in (ckpt_dir, run_dir / "logs"):
-            if stale.exists():
-                shutil.rmtree(stale)
-    resume_from = last if options.resume and last.exists() else None
+    config_folder = options.runs_dir / options.task / bench.name / options.recipe / f"{model_name}-s{options.seed}"
+    folder = open_run(config_folder, options.resume, rank=rank_zero_only.rank)  # its own folder (run_folders.py)
+    try:
+        return _train_and_test(options, bench, task, config, datamodule, module, model_name, folder, started)
+    finally:
+        folder.release()
+
+
+def _train_and_test(options: RunOptions, bench: Benchmark, task: ModuleType, config: Any, datamodule: Any,
+                    module: pl.LightningModule, model_name: str, folder: RunFolder, started: float) -> dict:
+    """Fit (from ``folder``'s last.ckpt when resuming), test, write the record and mark ``folder`` finished; an
+    interruption (SIGINT, SIGTERM) raises ``Interrupted`` naming the step and the checkpoint to resume from."""
+    last = folder.last
+    resume_from = last if folder.resumed and last.exists() else None
     if resume_from is not None:  # a one-line error before Lightning meets another task's or recipe's checkpoint
         checkpoint = load_checkpoint(last, expected_task=options.task)
         check_same_config(checkpoint, dataclasses.asdict(config), last)
         check_compatible(module, checkpoint, last)
     meter = RunMeter(task.SPEC.primary_metric, bench.target, task.SPEC.higher_is_better)
-    trainer = _trainer(options, config, run_dir, meter)
-    trainer.fit(module, train_dataloaders=resumable(datamodule.train_dataloader()),
-                val_dataloaders=datamodule.val_dataloader(), ckpt_path=resume_from, weights_only=True)
-    results = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+    point = ResumePoint(last, options.checkpoint_every_n_steps)
+    trainer = _trainer(options, config, folder.path, meter, point)
+    stage = "training"
+    try:
+        trainer.fit(module, train_dataloaders=resumable(datamodule.train_dataloader()),
+                    val_dataloaders=datamodule.val_dataloader(), ckpt_path=resume_from, weights_only=True)
+        stage = "testing"
+        results = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+        if trainer.received_sigterm:  # during the last test batch: Lightning let the test end
+            raise Interrupted(signal.SIGTERM)
+    except BaseException as error:
+        interrupted = as_interrupted(error)
+        if interrupted is None:
+            raise
+        checkpoint = last if last.is_file() else None
+        raise Interrupted(interrupted.signum, int(trainer.global_step), stage, checkpoint,
+                          point.saved_step if checkpoint is not None else None) from None
     metrics = {k.split("/", 1)[1]: float(v) for k, v in results.items() if k.startswith("test/")}
     accelerator = "cuda" if trainer.accelerator.__class__.__name__.lower().startswith("cuda") else "cpu"
     facts = {"steps": int(trainer.global_step), "epochs": int(trainer.current_epoch),
@@ -179,10 +203,12 @@ def run_benchmark(options: RunOptions) -> dict:
                      wall_seconds=time.perf_counter() - started)
     rows = _prediction_rows(module.predictions)
     if rows:
+        record["metrics"] = task.score_predictions(rows)  # what the rows give: exact where Lightning logs float32
         record["predictions"] = relative_path(record["id"])
         record["samples"] = _samples(task, rows[:NUM_SAMPLES], datamodule.splits["test"])
     if trainer.is_global_zero:
         _write(record, rows, options.records_dir)
+        folder.finish(record["id"])
     return record
 
 
@@ -255,7 +281,7 @@ def _samples(task: ModuleType, rows: list[dict], examples: Sequence[Mapping[str,
     return samples
 
 
-def _trainer(options: RunOptions, config: Any, run_dir: Path, meter: RunMeter) -> pl.Trainer:
+def _trainer(options: RunOptions, config: Any, run_dir: Path, meter: RunMeter, point: ResumePoint) -> pl.Trainer:
     on_cpu = options.accelerator == "cpu" or (options.accelerator == "auto" and not torch.cuda.is_available())
     return pl.Trainer(
         accelerator=options.accelerator, devices=options.devices, num_nodes=options.num_nodes,
@@ -266,8 +292,7 @@ def _trainer(options: RunOptions, config: Any, run_dir: Path, meter: RunMeter) -
         # loss every 10 steps, metrics at each validation and test: run_dir/logs/version_0/metrics.csv (resume: next N)
         logger=CSVLogger(run_dir, name="logs"),
         # the meter first, so that its batch timing ends before ResumePoint writes a checkpoint
-        callbacks=[meter, ResumePoint(run_dir / "checkpoints" / "last.ckpt", options.checkpoint_every_n_steps),
-                   *([BatchCheck()] if options.check_batches else [])],
+        callbacks=[meter, point, *([BatchCheck()] if options.check_batches else [])],
         enable_checkpointing=False,  # ResumePoint writes last.ckpt (each epoch and every n steps)
         default_root_dir=run_dir, enable_model_summary=False, num_sanity_val_steps=0,
         enable_progress_bar=options.progress_bar, log_every_n_steps=10,

@@ -1,5 +1,6 @@
-"""Eight ``zoo bench`` processes writing to one records dir at once: eight whole, valid records, eight
-predictions files, and a store that passes ``zoo leaderboard --check``."""
+"""Eight identical ``zoo bench`` processes (same task, recipe and seed) started at once: each has a run folder of
+its own, so none deletes another's checkpoints or logs; eight whole, valid records, eight predictions files, and a
+store that passes ``zoo leaderboard --check``."""
 
 from __future__ import annotations
 
@@ -23,21 +24,23 @@ def _zoo() -> list[str]:
 
 
 @pytest.mark.slow  # about a minute on 2 cores: eight processes each import torch and train; still in the default run
-def test_concurrent_benches_each_append_one_valid_record(tmp_path: Path) -> None:
+def test_identical_concurrent_benches_each_append_one_valid_record(tmp_path: Path) -> None:
     records, runs = tmp_path / "records", tmp_path / "runs"
     env = {**env_without_pytest(), "OMP_NUM_THREADS": "1"}
     processes = [
         subprocess.Popen([*_zoo(), "bench", "sentiment", "--recipe", "smoke", "--records-dir", str(records),
-                          "--runs-dir", str(runs), "--seeds", str(seed), "--no-progress"],
+                          "--runs-dir", str(runs), "--checkpoint-every", "1", "--no-progress"],
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for seed in range(WRITERS)
+        for _ in range(WRITERS)
     ]
     outputs = [process.communicate(timeout=900) for process in processes]
     for process, (_, err) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, err[-2000:]
     written = read_records(records)
-    assert sorted(record["seed"] for record in written) == list(range(WRITERS))
+    assert [record["seed"] for record in written] == [0] * WRITERS
     assert len({record["id"] for record in written}) == WRITERS
+    finished = sorted((runs / "sentiment").glob("*/smoke/zoo-tiny-s0/*/record_id"))  # one folder per run
+    assert sorted(path.read_text().strip() for path in finished) == sorted(record["id"] for record in written)
     files = sorted(path.name for path in (records / "predictions").iterdir())
     assert files == sorted(f"{record['id']}.jsonl" for record in written)
     assert check_leaderboard(records) == (WRITERS, [])

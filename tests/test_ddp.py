@@ -79,6 +79,8 @@ def test_two_processes_evaluate_like_one(task: str, tmp_path: Path) -> None:
     benchmark, num_test = FOLDERS[task](tmp_path / "data")
     _bench(task, benchmark, tmp_path / "data", tmp_path / "one", tmp_path / "runs-one")
     shutil.copytree(tmp_path / "runs-one", tmp_path / "runs-two")  # the trained run, evaluated again on 2 processes
+    (finished,) = (tmp_path / "runs-two").rglob("record_id")
+    finished.unlink()  # unfinished again: --resume continues only unfinished runs
     _bench(task, benchmark, tmp_path / "data", tmp_path / "two", tmp_path / "runs-two",
            "--resume", "--devices", "2", "--strategy", "ddp")
     (one, one_rows), (two, two_rows) = _record_and_rows(tmp_path / "one"), _record_and_rows(tmp_path / "two")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import torch
 
 from benchmarks.cli import main as zoo_main
 from benchmarks.run import RunOptions, run_benchmark
+from benchmarks.run_folders import FINISHED, open_run
 from tasks import TASKS
 from tasks.core.contract import TaskModule
 from tests.conftest import env_without_pytest
@@ -131,3 +133,47 @@ def test_nan_loss_stops_the_run_naming_step_and_batch(tmp_path: Path, capsys: py
         run_benchmark(options)
     assert (records / "sentiment.jsonl").read_text() == '{"kept": "an earlier record"}\n'
     assert not (records / "predictions").exists()
+
+
+def _run_folder(config: Path, name: str, finished: bool = False) -> Path:
+    """A run folder of ``config`` with a last.ckpt (and a ``record_id`` when ``finished``)."""
+    path = config / name if name else config
+    (path / "checkpoints").mkdir(parents=True)
+    (path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    if finished:
+        (path / FINISHED).write_text("a-record-id\n")
+    return path
+
+
+def test_fresh_runs_of_one_config_get_folders_of_their_own(tmp_path: Path) -> None:
+    config = tmp_path / "sentiment" / "reviews" / "smoke" / "zoo-tiny-s0"
+    first, second = open_run(config, resume=False), open_run(config, resume=False)
+    assert first.path != second.path and first.path.parent == second.path.parent == config
+    assert not first.resumed and first.path.is_dir() and second.path.is_dir()
+    first.release()
+    second.release()
+
+
+def test_resume_takes_the_newest_unfinished_run_not_in_use_and_names_the_others(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    config = tmp_path / "zoo-tiny-s0"
+    legacy = _run_folder(config, "")  # the earlier layout: checkpoints/ right in the config folder
+    older = _run_folder(config, "20260101T000000000000Z-aaaaaa")
+    newest = _run_folder(config, "20260102T000000000000Z-bbbbbb")
+    _run_folder(config, "20260103T000000000000Z-cccccc", finished=True)
+    busy = open_run(_run_folder(config, "20260104T000000000000Z-dddddd").parent, resume=True)  # another run's
+    assert busy.path.name.endswith("dddddd")
+    caplog.set_level(logging.INFO, logger="benchmarks.run_folders")
+    chosen = open_run(config, resume=True)
+    assert chosen.resumed and chosen.path == newest and chosen.last.is_file()
+    assert f"zoo: resuming {newest}, the newest unfinished run; others: {older}, {legacy}" in caplog.messages
+    assert f"zoo: {busy.path} is in use by another run: not resuming it" in caplog.messages
+    then, last = open_run(config, resume=True), open_run(config, resume=True)
+    assert (then.path, last.path) == (older, legacy)
+    fresh = open_run(config, resume=True)  # every unfinished run is in use: a new one
+    assert not fresh.resumed and fresh.path not in (legacy, older, newest, busy.path)
+    for folder in (busy, chosen, then, last, fresh):
+        folder.release()
+    again = open_run(config, resume=True)
+    assert again.path == busy.path  # released: the newest unfinished run again
+    again.release()

@@ -91,7 +91,7 @@ def test_same_seed_gives_identical_metrics(task: str, records_dir: Path, tmp_pat
     assert first["config_hash"] == second["config_hash"] == other["config_hash"]  # the seed is not in the config
     assert read_predictions(records_dir / first["predictions"]) == read_predictions(records_dir / second["predictions"])
     assert len(read_records(records_dir)) == 3
-    weights = {seed: load_checkpoint(next((tmp_path / "runs" / task).rglob(f"*-s{seed}/checkpoints/last.ckpt")))
+    weights = {seed: load_checkpoint(next((tmp_path / "runs" / task).rglob(f"*-s{seed}/*/checkpoints/last.ckpt")))
                ["state_dict"] for seed in (3, 4)}
     assert weights[3].keys() == weights[4].keys()
     assert any(not torch.equal(weights[3][name], weights[4][name]) for name in weights[3])  # the seed is used

@@ -8,10 +8,11 @@ Two pieces, both plain Lightning extension points:
   training has completed; a resumed loader replays the epoch's order and skips those batches (without loading
   them when ``num_workers == 0``). ``resumable(loader)`` rebuilds any task's train loader as one, with the same
   sampler and generator objects, so an uninterrupted run draws exactly what it drew before.
-* ``ResumePoint`` – a callback that saves ``last.ckpt`` at the end of every epoch (after its validation) and every
-  ``every_n_steps`` optimizer steps inside an epoch (written aside and renamed into place, so a kill never leaves
-  half a file), and keeps the Python, NumPy and torch RNG states in every checkpoint. They are restored on load,
-  again just before the train loader's iterator is re-created (a loader without its own generator draws its base
+* ``ResumePoint`` – a callback that saves ``last.ckpt`` at the end of every epoch (after its validation), every
+  ``every_n_steps`` optimizer steps inside an epoch and after the step during which the process got SIGTERM (which
+  Lightning then stops at: a preempted job loses at most that step), written aside and renamed into place so a kill
+  never leaves half a file; it keeps the Python, NumPy and torch RNG states in every checkpoint. They are restored
+  on load, again just before the train loader's iterator is re-created (a loader without its own generator draws its base
   seed from torch's), and, for a mid-epoch checkpoint, once more just before the first resumed batch.
 """
 
@@ -123,10 +124,12 @@ class ResumePoint(pl.Callback):
         self._pending: dict | None = None
         self._loader_states: list[dict] = []
         self._loaded_rng: dict | None = None
+        self.saved_step: int | None = None  # the global step that ``path`` holds (saved or loaded), None: none yet
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        if self.every_n_steps <= 0 or trainer.global_step % self.every_n_steps != 0:
+        due = self.every_n_steps > 0 and trainer.global_step % self.every_n_steps == 0
+        if not due and not _stopping(trainer):
             return
         if batch_idx + 1 < trainer.num_training_batches:  # the last batch's state is saved at the epoch's end
             self._save(trainer, mid_epoch=True)
@@ -144,8 +147,10 @@ class ResumePoint(pl.Callback):
         if trainer.is_global_zero:
             os.replace(partial, self.path)
         trainer.strategy.barrier("resume_point")
+        self.saved_step = trainer.global_step
 
     def on_load_checkpoint(self, trainer: pl.Trainer, module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        self.saved_step = checkpoint.get("global_step")
         fit_state = checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {})
         self._loader_states = list(fit_state.get("combined_loader") or [])
 
@@ -176,6 +181,14 @@ class ResumePoint(pl.Callback):
         set_rng_states(state_dict["rng"])
         self._loaded_rng = state_dict["rng"]
         self._pending = state_dict["rng"] if state_dict.get("mid_epoch") else None
+
+
+def _stopping(trainer: pl.Trainer) -> bool:
+    """Whether Lightning stops after this step because of SIGTERM (``trainer.received_sigterm``); under several
+    processes, whether any got it, so that all save together (the save ends with a barrier)."""
+    if trainer.world_size <= 1:
+        return trainer.received_sigterm
+    return trainer.strategy.reduce_boolean_decision(trainer.received_sigterm, all=False)
 
 
 def _train_loaders(trainer: pl.Trainer) -> list[ResumableLoader]:
