@@ -5,6 +5,9 @@ User errors (unknown names or record ids, a missing data dir or predictions file
 that cannot be re-run) print one line ``zoo: error: ...`` and exit 2; set ``ZOO_DEBUG=1`` to see the
 traceback instead. SIGINT (Ctrl-C) and SIGTERM print one line ``zoo: interrupted by SIG... at step N ...`` saying how
 to continue, and exit 130 and 143 (``benchmarks.interrupts``); an interrupted run writes no record.
+
+Records and runs go to the user's workspace, ``$ZOO_HOME`` or ``./zoo-runs`` (``records/``, ``runs/``); the published
+leaderboard (``leaderboard/records``) is only read, and written only when named with ``--records-dir``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from benchmarks import interrupts
 from benchmarks.errors import USER_ERRORS, report
-from leaderboard.store import DEFAULT_DIR
+from leaderboard.store import PUBLISHED_DIR, locate_record, user_records_dir, user_runs_dir
 
 FINETUNE_COMMANDS = {"fit": "fine-tune a task on your data", "validate": "validate a fine-tuned checkpoint",
                      "test": "test a fine-tuned checkpoint", "predict": "write predictions JSONL for new inputs"}
@@ -56,10 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--checkpoint-every", type=int, default=50, metavar="STEPS",
                        help="also write last.ckpt every STEPS training steps inside an epoch (default 50; 0: only at "
                             "epoch ends)")
-    bench.add_argument("--records-dir", type=Path, default=DEFAULT_DIR, help="where the record is appended and its "
-                       "test predictions written (predictions/<record id>.jsonl); default leaderboard/records")
-    bench.add_argument("--runs-dir", type=Path, default=Path("runs"), help="checkpoints and logs go here, one folder "
-                       "per run: TASK/BENCHMARK/RECIPE/MODEL-sSEED/UTCTIME-HEX (default runs/)")
+    bench.add_argument("--records-dir", type=Path, default=None, help="where the record is appended and its "
+                       "test predictions written (predictions/<record id>.jsonl); default $ZOO_HOME/records, else "
+                       "./zoo-runs/records; the published leaderboard only when named: "
+                       "--records-dir leaderboard/records")
+    bench.add_argument("--runs-dir", type=Path, default=None, help="checkpoints and logs go here, one folder "
+                       "per run: TASK/BENCHMARK/RECIPE/MODEL-sSEED/UTCTIME-HEX (default $ZOO_HOME/runs, else "
+                       "./zoo-runs/runs)")
     bench.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     bench.add_argument("--check-batches", action="store_true", help="debug: check every batch against the batch "
                        "vocabulary (tasks/core/batch.py); a key, dtype or shape outside it is a one-line error")
@@ -70,15 +76,21 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list every backbone preset with its parameter count, and the tasks")
     for name, what in FINETUNE_COMMANDS.items():  # listed here for --help; parsed by LightningCLI
         sub.add_parser(name, add_help=False, help=f"{what} (LightningCLI: zoo {name} --task NAME --help)")
-    board = sub.add_parser("leaderboard", help="render leaderboard/README.md and leaderboard/index.html from "
-                                               "the records and print a summary; or --check them",
-                           description="Render the records into Markdown and a static HTML page (tables, "
-                                       "SVG charts, a gallery of test predictions), then print a summary; "
-                                       "with --check, write nothing and validate the records instead.")
-    board.add_argument("--records-dir", type=Path, default=DEFAULT_DIR, help="records to read "
-                       "(default leaderboard/records)")
-    board.add_argument("--out", type=Path, default=None, help="markdown output (default leaderboard/README.md)")
-    board.add_argument("--html-out", type=Path, default=None, help="HTML output (default leaderboard/index.html)")
+    board = sub.add_parser("leaderboard", help="print the published leaderboard with your records beside it "
+                                               "(marked yours); render pages with --out/--html-out; or --check",
+                           description="Print a summary of the published records (leaderboard/records) and your "
+                                       "own ($ZOO_HOME/records, else ./zoo-runs/records), your rows marked "
+                                       "'yours'; write the Markdown and static HTML page (tables, SVG charts, a "
+                                       "gallery of test predictions) only to --out/--html-out. With --records-dir, "
+                                       "that folder alone; naming leaderboard/records regenerates the published "
+                                       "leaderboard/README.md and index.html. With --check, write nothing and "
+                                       "validate the records instead.")
+    board.add_argument("--records-dir", type=Path, default=None, help="read only this folder (default: the "
+                       "published records and yours; --check: the published records)")
+    board.add_argument("--out", type=Path, default=None, help="markdown output (default: none, or "
+                       "leaderboard/README.md when --records-dir is leaderboard/records)")
+    board.add_argument("--html-out", type=Path, default=None, help="HTML output (default: none, or "
+                       "leaderboard/index.html when --records-dir is leaderboard/records)")
     board.add_argument("--check", action="store_true",
                        help="write nothing: validate every record and predictions file (exists, parses, unique "
                             "ids, one row per test example, metrics recomputed exactly) and print each problem "
@@ -101,10 +113,13 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     reproduce.add_argument("record_id", metavar="RECORD_ID", help="id of the record to reproduce")
     reproduce.add_argument("--seeds", type=int, nargs="+", help="reproduce the records of the same "
                            "configuration (task, benchmark, recipe, model, config hash) with these seeds")
-    reproduce.add_argument("--records-dir", type=Path, default=DEFAULT_DIR,
-                           help="where the record is (default leaderboard/records); never written")
-    reproduce.add_argument("--data-dir", help="the dataset's local copy when it is not where the record "
-                           "says (real benchmarks); its fingerprint must still match the record's")
+    reproduce.add_argument("--records-dir", type=Path, default=None, help="where the record is (default: your "
+                           "records, $ZOO_HOME/records else ./zoo-runs/records, then leaderboard/records); never "
+                           "written")
+    reproduce.add_argument("--data-dir", help="the dataset's local copy (real benchmarks), when it is not under "
+                           "the data root; its fingerprint must still match the record's")
+    reproduce.add_argument("--data-root", help="the folder that holds your datasets (default: $ZOO_DATA); the "
+                           "record's data is looked up as ROOT/<recorded data_dir>, then ROOT/<benchmark>")
 
 
 def _add_score(sub: argparse._SubParsersAction) -> None:
@@ -127,6 +142,8 @@ def _bench(args: argparse.Namespace) -> int:
     from tasks import TASKS, get_task
 
     check_recipe(args.recipe)
+    records_dir = args.records_dir if args.records_dir is not None else user_records_dir()
+    runs_dir = args.runs_dir if args.runs_dir is not None else user_runs_dir()
     if args.suite:
         if args.task or args.benchmark or args.data_dir:
             raise ValueError("--suite builtin runs every task's built-in benchmark: give no task, --benchmark "
@@ -145,9 +162,9 @@ def _bench(args: argparse.Namespace) -> int:
             options = RunOptions(task=task, benchmark=benchmark, recipe=args.recipe, seed=seed,
                                  data_dir=args.data_dir, model=args.model, accelerator=args.accelerator,
                                  devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy,
-                                 precision=args.precision, resume=args.resume, records_dir=args.records_dir,
+                                 precision=args.precision, resume=args.resume, records_dir=records_dir,
                                  checkpoint_every_n_steps=args.checkpoint_every, compile=args.compile,
-                                 runs_dir=args.runs_dir, progress_bar=not args.no_progress,
+                                 runs_dir=runs_dir, progress_bar=not args.no_progress,
                                  check_batches=args.check_batches)
             record = run_benchmark(options)
             records.append(record)
@@ -155,7 +172,7 @@ def _bench(args: argparse.Namespace) -> int:
                 metrics = ", ".join(f"{k}={v:.4f}" for k, v in record["metrics"].items())
                 print(f"[zoo] {record['id']}: {metrics} ({record['wall_seconds']:.0f} s)", flush=True)
     if _is_global_zero():
-        _print_table(args.records_dir, {(r["task"], r["benchmark"]) for r in records})
+        _print_table(records_dir, {(r["task"], r["benchmark"]) for r in records})
     return 0
 
 
@@ -166,11 +183,12 @@ def _is_global_zero() -> bool:
 
 
 def _print_table(records_dir: Path, keys: set[tuple[str, str]]) -> None:
-    from leaderboard.render import render_table_text
-    from leaderboard.store import read_records
+    """The table of the benchmarks just run: the published rows and the records of `records_dir`, marked yours."""
+    from leaderboard.render import load_board, render_table_text
 
-    rows = [r for r in read_records(records_dir) if (r["task"], r["benchmark"]) in keys]
-    print(render_table_text(rows))
+    board = load_board(PUBLISHED_DIR, records_dir)
+    rows = [r for r in board.records if (r["task"], r["benchmark"]) in keys]
+    print(render_table_text(rows, board.yours))
 
 
 def _models() -> int:
@@ -192,14 +210,23 @@ def _models() -> int:
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    from leaderboard.html import write_pages
-    from leaderboard.render import render_table_text
+    """Print published + your records (or one --records-dir); write pages only where asked (see the parser)."""
+    from leaderboard.html import write_board
+    from leaderboard.render import load_board, render_table_text
+    from leaderboard.store import is_published
 
     if args.check:
-        return _check(args.records_dir)
-    outputs = {"readme": args.out, "page": args.html_out}
-    records = write_pages(args.records_dir, **{k: v for k, v in outputs.items() if v is not None})
-    print(render_table_text(records))
+        return _check(args.records_dir if args.records_dir is not None else PUBLISHED_DIR)
+    readme, page = args.out, args.html_out
+    if args.records_dir is None:
+        board = load_board(PUBLISHED_DIR, user_records_dir())
+    else:
+        board = load_board(args.records_dir, None)
+        if is_published(args.records_dir):  # regenerating the published pages is asked for by naming the folder
+            readme = readme or PUBLISHED_DIR.parent / "README.md"
+            page = page or PUBLISHED_DIR.parent / "index.html"
+    write_board(board, readme, page)
+    print(render_table_text(board.records, board.yours))
     return 0
 
 
@@ -222,7 +249,11 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     if args.data_dir and not args.data_dir.startswith("hub:") and not Path(args.data_dir).is_dir():
         raise FileNotFoundError(f"{args.data_dir}: data dir not found")
-    return reproduce(args.record_id, args.records_dir, seeds=args.seeds, data_dir=args.data_dir)
+    records_dir = args.records_dir
+    if records_dir is None:  # the user's own records first, then the published leaderboard
+        records_dir = locate_record(args.record_id, [user_records_dir(), PUBLISHED_DIR])
+    return reproduce(args.record_id, records_dir, seeds=args.seeds, data_dir=args.data_dir,
+                     data_root=args.data_root)
 
 
 def _score(args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 
 from benchmarks.errors import USER_ERRORS, report
 from benchmarks.interrupts import Interrupted, as_interrupted
+from benchmarks.run import check_writable
 from tasks.core.resume import ResumePoint
 from tasks.metrics.gather import gather_rows
 
@@ -113,10 +114,14 @@ class PredictionsWriter(pl.Callback):
     def on_predict_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         unique = gather_rows(self.rows)  # every process's rows, the first of each id
         if trainer.is_global_zero:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.tmp")
-            tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in unique), encoding="utf-8")
-            os.replace(tmp, self.path)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in unique), encoding="utf-8")
+                os.replace(tmp, self.path)
+            except OSError as error:  # a full disk or a read-only folder: no partial file, one line
+                tmp.unlink(missing_ok=True)
+                raise ValueError(f"{self.path}: cannot write the predictions ({error.strerror or error})") from None
             print(f"zoo: wrote {len(unique)} predictions to {self.path}")
 
 
@@ -198,7 +203,11 @@ class ZooCLI(LightningCLI):
             self.datamodule = self._data  # the instance that already read the data
         sub = self.config[self.subcommand]
         if self.subcommand == "predict":
-            self.trainer.callbacks.append(PredictionsWriter(self.predictions_path(sub)))
+            output = self.predictions_path(sub)
+            if output.is_dir():
+                raise ValueError(f"--output {output} is a folder; give a file name such as {output}/predictions.jsonl")
+            check_writable(output.parent, "--output folder")  # before predicting, not after
+            self.trainer.callbacks.append(PredictionsWriter(output))
 
     @staticmethod
     def predictions_path(sub: Any) -> Path:

@@ -12,6 +12,7 @@ SIGTERM) raises ``benchmarks.interrupts.Interrupted`` out of ``reproduce``: no v
 from __future__ import annotations
 
 import dataclasses
+import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import torch
 
 from benchmarks.definitions import Benchmark, get_benchmark
 from benchmarks.environment import git_state
-from benchmarks.run import RunOptions, run_benchmark
+from benchmarks.run import DATA_ROOT_ENV, RunOptions, run_benchmark
 from benchmarks.tolerance import Tolerance, group_of, tolerance_for
 from leaderboard.predictions import predictions_file, read_predictions
 from leaderboard.schema import Record
@@ -68,7 +69,7 @@ def select(record: Record, records: list[Record], seeds: Sequence[int] | None) -
     return chosen
 
 
-def plan(record: Record, data_dir: str | None = None) -> RunOptions:
+def plan(record: Record, data_dir: str | None = None, data_root: str | None = None) -> RunOptions:
     """The run that reproduces `record`, after checking task version, config, data dir and fingerprint."""
     task = get_task(record["task"])
     if task.SPEC.version != record["task_version"]:
@@ -80,7 +81,7 @@ def plan(record: Record, data_dir: str | None = None) -> RunOptions:
         raise CannotReproduce(f"the record's config does not fit this code's {record['task']} Config: "
                               f"{str(error).splitlines()[0]}") from None
     bench = get_benchmark(record["task"], record["benchmark"])
-    config = _with_data(config, bench, data_dir)
+    config = _with_data(config, bench, data_dir, data_root)
     if record["device"]["kind"] == "cuda" and not torch.cuda.is_available():
         raise CannotReproduce("the record was made on cuda and there is no CUDA device here")
     datamodule = task.DataModule(config, seed=record["seed"])
@@ -95,22 +96,42 @@ def plan(record: Record, data_dir: str | None = None) -> RunOptions:
                       progress_bar=False)
 
 
-def _with_data(config: Any, bench: Benchmark, data_dir: str | None) -> Any:
-    """The config with `data_dir` (--data-dir) applied; CannotReproduce when a real benchmark's data is absent."""
+def _with_data(config: Any, bench: Benchmark, data_dir: str | None, data_root: str | None = None) -> Any:
+    """The config with the data folder to use: `data_dir` (--data-dir), else the record's data_dir (a name relative to
+    the data root) or the benchmark's name under `data_root` (--data-root, else $ZOO_DATA); CannotReproduce when a
+    real benchmark's data is not found. Why: records name their data portably, each machine keeps it elsewhere."""
     if data_dir is not None:
         if bench.builtin:
             raise CannotReproduce(f"benchmark {bench.name} is generated; --data-dir is only for real benchmarks")
-        config = dataclasses.replace(config, data_dir=data_dir)
+        if not Path(data_dir).is_dir() and not data_dir.startswith("hub:"):
+            raise CannotReproduce(f"data dir {data_dir} (--data-dir) not found ({bench.data_hint})")
+        return dataclasses.replace(config, data_dir=data_dir)
     source = getattr(config, "data_dir", None)
     if bench.builtin or (source and source.startswith("hub:")):
         return config
-    if not source:
-        raise CannotReproduce(f"benchmark {bench.name} needs its data and the record names no data_dir: "
-                              f"give --data-dir ({bench.data_hint})")
-    if not Path(source).is_dir():
-        given = "--data-dir" if data_dir is not None else "the record's data_dir"
-        raise CannotReproduce(f"data dir {source} ({given}) not found: give --data-dir PATH ({bench.data_hint})")
-    return config
+    found = find_data(source, bench.name, data_root)
+    if found is None:
+        root = data_root or os.environ.get(DATA_ROOT_ENV)
+        recorded = f"recorded as {source}" if source else "the record names no data_dir"
+        looked = f"not under {root}" if root else f"no data root: {DATA_ROOT_ENV} and --data-root are unset"
+        raise CannotReproduce(f"the data of benchmark {bench.name} ({recorded}) is not found ({looked}): give "
+                              f"--data-dir PATH, or set {DATA_ROOT_ENV} or --data-root to the folder that holds "
+                              f"it ({bench.data_hint})")
+    return dataclasses.replace(config, data_dir=str(found))
+
+
+def find_data(source: str | None, benchmark: str, data_root: str | None = None) -> Path | None:
+    """The first existing folder of: `<root>/<source>` and `<root>/<benchmark>` (root: `data_root`, else
+    $ZOO_DATA), then `source` itself when it is an absolute path (a record made before data_dir was portable)."""
+    root = data_root or os.environ.get(DATA_ROOT_ENV)
+    candidates = []
+    if root:
+        if source and not Path(source).is_absolute():
+            candidates.append(Path(root) / source)
+        candidates.append(Path(root) / benchmark)
+    if source and Path(source).is_absolute():
+        candidates.append(Path(source))
+    return next((path for path in candidates if path.is_dir()), None)
 
 
 def _model_option(record: Record, models: Sequence[str]) -> str:
@@ -184,7 +205,7 @@ def _report(recorded: Record, rerun: Record, tolerance: Tolerance, checks: list[
 
 
 def reproduce(record_id: str, records_dir: Path, seeds: Sequence[int] | None = None,
-              data_dir: str | None = None, say: Callable[[str], None] = print) -> int:
+              data_dir: str | None = None, say: Callable[[str], None] = print, data_root: str | None = None) -> int:
     """Re-run a record (or its configuration's records for `seeds`), print the comparison and a verdict.
 
     Returns 0 when every metric is within tolerance, 1 otherwise; raises CannotReproduce (or another
@@ -196,7 +217,7 @@ def reproduce(record_id: str, records_dir: Path, seeds: Sequence[int] | None = N
         raise RecordError(f"no record with id {record_id!r} in {records_dir}")
     try:
         targets = select(record, records, seeds)
-        plans = [plan(target, data_dir) for target in targets]  # every check before any training
+        plans = [plan(target, data_dir, data_root) for target in targets]  # every check before any training
     except CannotReproduce as error:
         raise CannotReproduce(f"cannot reproduce {record_id}: {error}") from None
     failed: list[str] = []

@@ -16,6 +16,7 @@ predictions are written first, atomically, to ``<records_dir>/predictions/<recor
 from __future__ import annotations
 
 import dataclasses
+import os
 import secrets
 import signal
 import time
@@ -38,7 +39,7 @@ from benchmarks.interrupts import Interrupted, as_interrupted
 from benchmarks.run_folders import RunFolder, open_run
 from leaderboard.predictions import relative_path, write_predictions
 from leaderboard.schema import config_hash
-from leaderboard.store import DEFAULT_DIR, append_record
+from leaderboard.store import append_record, read_records, user_records_dir, user_runs_dir
 from tasks import get_task
 from tasks.core.contract import batch_size_of, check_batch
 from tasks.core.checkpoints import check_compatible, check_same_config, load_checkpoint
@@ -46,6 +47,7 @@ from tasks.core.resume import ResumePoint, resumable
 from tasks.metrics.gather import gather_rows
 
 NUM_SAMPLES = 8  # test predictions copied into the record's samples (the HTML gallery shows them)
+DATA_ROOT_ENV = "ZOO_DATA"  # the folder that holds the user's datasets, one per benchmark (set once)
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,8 @@ class RunOptions:
     precision: str = "32-true"
     resume: bool = False
     checkpoint_every_n_steps: int = 50  # last.ckpt also inside an epoch, so a killed run resumes mid-epoch; 0: off
-    records_dir: Path = DEFAULT_DIR
-    runs_dir: Path = Path("runs")
+    records_dir: Path = field(default_factory=user_records_dir)  # the user's workspace, never the package
+    runs_dir: Path = field(default_factory=user_runs_dir)
     progress_bar: bool = True
     overrides: dict = field(default_factory=dict)  # Config field overrides (tests, experiments)
     config: Any = None  # a whole task Config (e.g. a record's, to reproduce it); None: the recipe's preset
@@ -147,6 +149,7 @@ def run_benchmark(options: RunOptions) -> dict:
     config = build_config(options, bench)
     if not bench.builtin and not getattr(config, "data_dir", None):
         raise ValueError(f"benchmark {bench.name!r} needs --data-dir: {bench.data_hint}")
+    check_outputs(options)
     pl.seed_everything(options.seed, workers=True, verbose=False)
     datamodule = task.DataModule(config, seed=options.seed, num_workers=None)  # workers, pinned memory by device
     datamodule.setup("fit")
@@ -210,6 +213,46 @@ def _train_and_test(options: RunOptions, bench: Benchmark, task: ModuleType, con
         _write(record, rows, options.records_dir)
         folder.finish(record["id"])
     return record
+
+
+def check_outputs(options: RunOptions) -> None:
+    """Before any training: the records dir (and, for a trained model, the runs dir) can be written and the records
+    already there are valid; else a ValueError naming the path. Why: a run must not be lost after training."""
+    check_writable(options.records_dir, "records dir")
+    if options.model != "majority":
+        check_writable(options.runs_dir, "runs dir")
+    read_records(options.records_dir)  # a corrupt or invalid line: RecordError naming the file and line
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """ValueError naming `folder` unless it is a writable folder or could be created as one (its nearest existing
+    ancestor is a writable folder). Why: a read-only or misplaced output is found at start, not after training."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == folder else f"cannot be created: {existing} is a file"
+        raise ValueError(f"{what} {folder} {where}, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "is not writable" if existing == folder else f"cannot be created: {existing} is not writable"
+        raise ValueError(f"{what} {folder} {where}")
+
+
+def portable_data_dir(source: str, root: str | None = None) -> str:
+    """How a record names its data: a ``hub:`` id as given; a folder under the data root (``root``, else
+    ``$ZOO_DATA``) relative to it; any other folder by its name. Why: records travel to other machines, where
+    ``zoo reproduce`` finds the data under their own data root; the fingerprint says whether it is the same."""
+    if source.startswith("hub:"):
+        return source
+    path = Path(source).resolve()
+    root = root or os.environ.get(DATA_ROOT_ENV)
+    if root:
+        try:
+            return path.relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            pass
+    return path.name
 
 
 def run_majority(options: RunOptions, bench: Benchmark, task: ModuleType, config: Any, datamodule: Any,
@@ -302,6 +345,8 @@ def _trainer(options: RunOptions, config: Any, run_dir: Path, meter: RunMeter, p
 def _record(options: RunOptions, bench: Benchmark, spec: Any, config: Any, datamodule: Any, facts: dict,
             metrics: dict[str, float], model_name: str, wall_seconds: float) -> dict:
     config_dict = dataclasses.asdict(config)
+    if config_dict.get("data_dir"):
+        config_dict["data_dir"] = portable_data_dir(config_dict["data_dir"])
     commit, dirty = environment.git_state()
     now = datetime.now(timezone.utc)
     target = facts["time_to_target"]

@@ -10,7 +10,7 @@ model) and a gallery of test predictions from the records' `samples`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,8 @@ from leaderboard.formatting import format_value, metric_header
 from leaderboard.references import REFERENCES, Reference
 from leaderboard.render import (
     README_HEADER,
+    YOURS_NOTE,
+    Board,
     Intervals,
     header_cells,
     measured_cells,
@@ -161,12 +163,18 @@ def _section(key: TableKey, rows: list[Row], by_id: Mapping[str, Record], refere
 
 
 def render_html(records: list[Record], references: tuple[Reference, ...] = REFERENCES,
-                intervals: Intervals | None = None) -> str:
-    """The whole page for (valid) records: a section per task, a table, chart and gallery per benchmark."""
+                intervals: Intervals | None = None, yours: Collection[str] = (),
+                yours_dir: Path | None = None) -> str:
+    """The whole page for (valid) records: a section per task, a table, chart and gallery per benchmark.
+
+    Rows of the records in `yours` (the user's own, read from `yours_dir`) are marked "(yours)"."""
     by_id = {record["id"]: record for record in records}
+    tables = build_tables(records, yours)
     body: list[str] = []
+    if any(row.yours for rows in tables.values() for row in rows):
+        body.append(f'<p class="note">{escape(YOURS_NOTE.format(where=yours_dir or "your records folder"))}</p>')
     task = None
-    for key, rows in build_tables(records).items():
+    for key, rows in tables.items():
         if key.task != task:
             if task is not None:
                 body.append("</section>")
@@ -187,7 +195,14 @@ def write_pages(directory: Path = DEFAULT_DIR, readme: Path = Path(__file__).par
     Records and predictions files are read once; returns the records.
     """
     records = read_records(directory)
-    intervals = single_seed_intervals(records, directory)
-    write_atomically(readme, README_HEADER + render_markdown(records, intervals=intervals))
-    write_atomically(page, render_html(records, intervals=intervals))
+    write_board(Board(records, intervals=single_seed_intervals(records, directory)), readme, page)
     return records
+
+
+def write_board(board: Board, readme: Path | None = None, page: Path | None = None) -> None:
+    """Write the Markdown `readme` and the HTML `page` of `board` (each atomically; None: not written)."""
+    args = {"intervals": board.intervals, "yours": board.yours, "yours_dir": board.yours_dir}
+    if readme is not None:
+        write_atomically(readme, README_HEADER + render_markdown(board.records, **args))
+    if page is not None:
+        write_atomically(page, render_html(board.records, **args))

@@ -114,9 +114,13 @@ def config_hash(config: dict[str, Any]) -> str:
     """Return the first 16 hex chars of the sha256 of the config's canonical JSON.
 
     Canonical JSON: `json.dumps(config, sort_keys=True, separators=(",", ":"))`, so
-    the hash does not depend on key order. Raises RecordError if `config` is not
-    JSON-serialisable.
+    the hash does not depend on key order. A `data_dir` is hashed as null: where the data
+    lies is no part of the configuration (the record's `data_fingerprint` says which data
+    it is), so the same run from another folder has the same hash. Raises RecordError if
+    `config` is not JSON-serialisable.
     """
+    if isinstance(config, dict) and config.get("data_dir") is not None:
+        config = {**config, "data_dir": None}
     try:
         text = json.dumps(config, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError) as error:

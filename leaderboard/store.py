@@ -5,6 +5,10 @@ safe with several writer processes: the file is opened with O_APPEND, locked wit
 exclusive `flock`, the whole line is written with one `os.write`, then fsynced.
 Readers take a shared lock. Nothing is ever skipped: a corrupt or invalid line makes
 reading fail with the file and line number.
+
+Two places hold records: the published leaderboard shipped with the project (`PUBLISHED_DIR`,
+`leaderboard/records`, written only when asked for explicitly) and the user's workspace
+(`workspace()`: `$ZOO_HOME`, else `./zoo-runs`), where runs write their records and run folders.
 """
 
 from __future__ import annotations
@@ -19,9 +23,42 @@ from leaderboard.checks import check_task_name
 from leaderboard.errors import RecordError
 from leaderboard.schema import Record, validate_record
 
-DEFAULT_DIR = Path(__file__).parent / "records"
+PUBLISHED_DIR = Path(__file__).parent / "records"
+DEFAULT_DIR = PUBLISHED_DIR  # the functions' default folder: the published leaderboard
+WORKSPACE_ENV = "ZOO_HOME"
+WORKSPACE_DEFAULT = Path("zoo-runs")
 SUFFIX = ".jsonl"
 _CHUNK = 1 << 20
+
+
+def workspace() -> Path:
+    """The user's workspace: `$ZOO_HOME` if set, else `./zoo-runs`; a user's runs never write into the package."""
+    home = os.environ.get(WORKSPACE_ENV, "").strip()
+    return Path(home).expanduser() if home else WORKSPACE_DEFAULT
+
+
+def user_records_dir() -> Path:
+    """Where a run appends its record by default: `<workspace>/records`."""
+    return workspace() / "records"
+
+
+def user_runs_dir() -> Path:
+    """Where a run's checkpoints and logs go by default: `<workspace>/runs`."""
+    return workspace() / "runs"
+
+
+def is_published(directory: Path) -> bool:
+    """Whether `directory` is the published leaderboard's records folder (compared after resolving links)."""
+    return Path(directory).resolve() == PUBLISHED_DIR.resolve()
+
+
+def locate_record(record_id: str, directories: list[Path]) -> Path:
+    """The first of `directories` that holds the record `record_id`; RecordError naming them all if none does."""
+    for directory in directories:
+        if any(record["id"] == record_id for record in read_records(directory)):
+            return Path(directory)
+    places = " or ".join(str(directory) for directory in directories)
+    raise RecordError(f"no record with id {record_id!r} in {places}")
 
 
 def records_file(task: str, directory: Path = DEFAULT_DIR) -> Path:
@@ -115,6 +152,25 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def _open_locked(path: Path) -> int:
+    """Open `path` for appending (created if missing) under an exclusive lock. Why the loop: a writer whose first
+    append failed removes the empty file, so a writer that waited for the lock reopens the file now at `path`."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
 def append_record(record: Record, directory: Path = DEFAULT_DIR) -> Path:
     """Validate `record` and append it as one line to `<directory>/<task>.jsonl`.
 
@@ -130,14 +186,18 @@ def append_record(record: Record, directory: Path = DEFAULT_DIR) -> Path:
         if other != path:
             _refuse_duplicate(record["id"], _read_shared(other), other)
     existing = b""
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = _open_locked(path)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         existing = _read_fd(fd)
         _refuse_duplicate(record["id"], existing, path)
         if existing and not existing.endswith(b"\n"):
             line = b"\n" + line  # a hand-edited file without a final newline
-        _write_line(fd, line, restore_size=len(existing))
+        try:
+            _write_line(fd, line, restore_size=len(existing))
+        except BaseException:
+            if not existing:  # a failed first append (full disk) leaves no empty file behind
+                path.unlink(missing_ok=True)
+            raise
     finally:
         os.close(fd)  # closing releases the lock
     if not existing:

@@ -2,13 +2,14 @@
 
 A table is one (task, benchmark, split, primary metric, direction); a row is one
 (model, recipe, precision, device kind, task version) group of records, usually the
-same configuration run with several seeds.
+same configuration run with several seeds. The user's own records (ids in `yours`) never share a
+row with published ones, so a row is either published or the user's (`Row.yours`).
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -42,6 +43,7 @@ class Row:
     wall_seconds_mean: float
     num_parameters: tuple[int, ...]  # the distinct values, sorted
     record_ids: tuple[str, ...] = ()  # the records summarised, in input order
+    yours: bool = False  # the user's own records (workspace), not the published leaderboard's
 
     @property
     def n(self) -> int:
@@ -74,8 +76,8 @@ def mean_std(values: Iterable[float]) -> tuple[float, float | None]:
     return statistics.fmean(values), std
 
 
-def summarise(records: list[Record]) -> Row:
-    """Summarise records of one row: mean ± std of the primary metric, other means."""
+def summarise(records: list[Record], yours: bool = False) -> Row:
+    """Summarise records of one row: mean ± std of the primary metric, other means; `yours` marks the user's."""
     first = records[0]
     primary = first["primary_metric"]
     mean, std = mean_std(record["metrics"][primary] for record in records)
@@ -98,6 +100,7 @@ def summarise(records: list[Record]) -> Row:
         wall_seconds_mean=statistics.fmean(record["wall_seconds"] for record in records),
         num_parameters=tuple(sorted({record["num_parameters"] for record in records})),
         record_ids=tuple(record["id"] for record in records),
+        yours=yours,
     )
 
 
@@ -107,13 +110,14 @@ def rank(rows: Iterable[Row], higher_is_better: bool) -> list[Row]:
     return sorted(rows, key=lambda row: (sign * row.primary_mean, row.model, row.recipe))
 
 
-def build_tables(records: Iterable[Record]) -> dict[TableKey, list[Row]]:
-    """Group valid records into tables (sorted by key) of ranked rows."""
-    grouped: dict[TableKey, dict[tuple[str, ...], list[Record]]] = {}
+def build_tables(records: Iterable[Record], yours: Collection[str] = ()) -> dict[TableKey, list[Row]]:
+    """Group valid records into tables (sorted by key) of ranked rows; records whose id is in `yours` are the
+    user's and form rows of their own."""
+    grouped: dict[TableKey, dict[tuple[tuple[str, ...], bool], list[Record]]] = {}
     for record in records:
         rows = grouped.setdefault(table_key(record), {})
-        rows.setdefault(row_key(record), []).append(record)
+        rows.setdefault((row_key(record), record["id"] in yours), []).append(record)
     return {
-        key: rank((summarise(group) for group in grouped[key].values()), key.higher_is_better)
+        key: rank((summarise(group, mine) for (_, mine), group in grouped[key].items()), key.higher_is_better)
         for key in sorted(grouped)
     }

@@ -13,6 +13,7 @@ import pytest
 from benchmarks import reproduce as reproduce_module
 from benchmarks.cli import main
 from benchmarks.tolerance import DEFAULT_FRACTION, DEFAULT_RELATIVE, tolerance_for
+from leaderboard.schema import config_hash
 from leaderboard.store import read_records
 from tasks import sentiment
 from tests.records import example_record
@@ -119,19 +120,55 @@ def glue_record(tmp_path: Path) -> tuple[Path, dict]:
 
 
 def test_real_benchmark_needs_its_data_and_the_same_data(glue_record: tuple[Path, dict], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("ZOO_DATA", raising=False)
     records, record = glue_record
     moved = tmp_path / "moved-sst2"
     shutil.move(tmp_path / "sst2", moved)
     argv = ["reproduce", record["id"], "--records-dir", str(records)]
     assert main(argv) == 2
-    assert f"data dir {tmp_path / 'sst2'} (the record's data_dir) not found: give --data-dir" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "the data of benchmark sst2 (recorded as sst2) is not found (no data root" in err
+    assert "give --data-dir PATH, or set ZOO_DATA or --data-root" in err and len(err.splitlines()) == 1
     assert main([*argv, "--data-dir", str(moved)]) == 0
     assert "verdict: reproduced" in capsys.readouterr().out
     with open(moved / "dev.tsv", "a") as handle:
         handle.write("one more film \t1\n")
     assert main([*argv, "--data-dir", str(moved)]) == 2
     assert "data fingerprint differs" in capsys.readouterr().err
+
+
+def test_a_record_names_its_data_portably_and_one_hash_for_any_folder(glue_record: tuple[Path, dict],
+                                                                       tmp_path: Path) -> None:
+    _, record = glue_record
+    assert record["config"]["data_dir"] == "sst2"  # not the machine path tmp_path/sst2
+    assert str(tmp_path) not in json.dumps(record)
+    moved = {**record["config"], "data_dir": "/elsewhere/sst2"}
+    assert config_hash(moved) == config_hash(record["config"]) == record["config_hash"]
+    assert config_hash({**record["config"], "max_length": 65}) != record["config_hash"]
+
+
+def test_reproduce_from_another_folder_finds_the_data_under_zoo_data(glue_record: tuple[Path, dict], tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    records, record = glue_record
+    root = tmp_path / "my-datasets"
+    root.mkdir()
+    shutil.move(tmp_path / "sst2", root / "sst2")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("ZOO_DATA", str(root))
+    assert main(["reproduce", record["id"], "--records-dir", str(records)]) == 0
+    out = capsys.readouterr().out
+    assert "verdict: reproduced" in out and f"config {record['config_hash']}: identical" in out
+    monkeypatch.delenv("ZOO_DATA")
+    assert main(["reproduce", record["id"], "--records-dir", str(records), "--data-root", str(root)]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "empty-root"))
+    assert main(["reproduce", record["id"], "--records-dir", str(records)]) == 2
+    assert f"is not found (not under {tmp_path / 'empty-root'})" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- tolerance rules
