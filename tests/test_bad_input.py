@@ -23,8 +23,10 @@ from tasks.core.audio import SAMPLE_RATE_HZ, load_audio
 from tasks.core.checkpoints import CheckpointError, check_compatible, load_checkpoint
 from tasks.core.inputs import DataError
 from tasks.vqa.metric import ExactMatchAccuracy
+from tests.records import example_record
 
-EARLIER = '{"id": "an-earlier-record"}\n'
+EARLIER = {name: json.dumps(example_record(id=f"{task}-an-earlier-record", task=task)) + "\n"
+           for name, task in (("sentiment.jsonl", "sentiment"), ("captioning.jsonl", "captioning"))}
 
 
 class Pickled:
@@ -38,7 +40,7 @@ def zoo_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: p
     records = tmp_path / "records"
     records.mkdir()
     for name in ("sentiment.jsonl", "captioning.jsonl"):
-        (records / name).write_text(EARLIER)
+        (records / name).write_text(EARLIER[name])
     monkeypatch.delenv("ZOO_DEBUG", raising=False)
 
     def run(*args: str) -> str:
@@ -49,7 +51,7 @@ def zoo_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: p
         lines = [line for line in err if line.startswith("zoo: error: ")]
         assert len(lines) == 1 and not any("Traceback" in line for line in err), err
         assert sorted(p.name for p in records.iterdir()) == ["captioning.jsonl", "sentiment.jsonl"]
-        assert all((records / name).read_text() == EARLIER for name in ("sentiment.jsonl", "captioning.jsonl"))
+        assert all((records / name).read_text() == EARLIER[name] for name in ("sentiment.jsonl", "captioning.jsonl"))
         return lines[0]
 
     return run
