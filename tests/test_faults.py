@@ -28,8 +28,9 @@ from tasks.core.finetune import build_config
 from tasks.core.inputs import DataError, resolve_inside
 from tasks.sentiment.finetune import Data as SentimentData
 from tests.finetune_data import write_reports, write_reviews, write_speech
+from tests.records import example_record
 
-EARLIER = '{"id": "an-earlier-record"}\n'
+EARLIER = json.dumps(example_record(id="sentiment-an-earlier-record")) + "\n"  # a valid record already there
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.logger", "false", "--trainer.max_steps", "2"]
 
 
