@@ -22,6 +22,7 @@ from benchmarks.run_folders import FINISHED, open_run
 from tasks import TASKS
 from tasks.core.contract import TaskModule
 from tests.conftest import env_without_pytest
+from tests.records import example_record
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # the killed subprocess runs on one thread too
 
@@ -127,11 +128,12 @@ def test_resume_across_epochs_restores_data_order_and_random_state(kill_step: in
 def test_nan_loss_stops_the_run_naming_step_and_batch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     records = tmp_path / "records"
     records.mkdir()
-    (records / "sentiment.jsonl").write_text('{"kept": "an earlier record"}\n')
+    earlier = json.dumps(example_record(id="sentiment-an-earlier-record")) + "\n"
+    (records / "sentiment.jsonl").write_text(earlier)
     options = _options({"task": "sentiment", "optim": {"lr": 1e30, "max_steps": 5}, "every": 0}, tmp_path)
     with pytest.raises(FloatingPointError, match=r"non-finite training loss nan at step \d+, batch \d+"):
         run_benchmark(options)
-    assert (records / "sentiment.jsonl").read_text() == '{"kept": "an earlier record"}\n'
+    assert (records / "sentiment.jsonl").read_text() == earlier
     assert not (records / "predictions").exists()
 
 

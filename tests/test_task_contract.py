@@ -23,6 +23,7 @@ from leaderboard.store import read_records
 from tasks import TASKS, sentiment
 from tasks.core.checkpoints import load_checkpoint
 from tasks.core.contract import RECIPES, Optim
+from tasks.core.resume import ResumePoint
 
 
 def _options(task: str, records_dir: Path, tmp_path: Path, seed: int = 0, model: str = "zoo") -> RunOptions:
@@ -109,7 +110,8 @@ def test_the_harness_validates_every_nth_epoch_of_the_recipe(tmp_path: Path) -> 
     config = dataclasses.replace(sentiment.tiny(), optim=Optim(max_epochs=6, val_every_n_epochs=3))
     options = RunOptions(task="sentiment", recipe="smoke", records_dir=tmp_path, runs_dir=tmp_path,
                          progress_bar=False)
-    trainer = run._trainer(options, config, tmp_path, run.RunMeter("accuracy", None, True))
+    point = ResumePoint(tmp_path / "checkpoints" / "last.ckpt", every_n_steps=0)
+    trainer = run._trainer(options, config, tmp_path, run.RunMeter("accuracy", None, True), point)
     assert trainer.check_val_every_n_epoch == 3
     with pytest.raises(ValueError, match="optim.val_every_n_epochs must be positive"):
         Optim(val_every_n_epochs=0)

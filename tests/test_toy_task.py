@@ -248,7 +248,7 @@ def test_bench_score_reproduce_and_leaderboard(toy: None, tmp_path: Path,
     assert "toy" in (pages / "README.md").read_text() and "toy" in (pages / "index.html").read_text()
     assert main(["leaderboard", "--check", "--records-dir", str(records_dir)]) == 0
 
-    checkpoint = runs_dir / "toy" / "words" / "smoke" / "zoo-tiny-s0" / "checkpoints" / "last.ckpt"
+    [checkpoint] = (runs_dir / "toy" / "words" / "smoke" / "zoo-tiny-s0").glob("*/checkpoints/last.ckpt")
     logger = {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": str(tmp_path / "test")}}
     assert main(["test", "--task", "toy", "--ckpt_path", str(checkpoint), "--trainer.logger", json.dumps(logger),
                  "--trainer.default_root_dir", str(tmp_path / "test"),
