@@ -163,6 +163,10 @@ def run_benchmark(options: RunOptions) -> dict:
     folder = open_run(config_folder, options.resume, rank=rank_zero_only.rank)  # its own folder (run_folders.py)
     try:
         return _train_and_test(options, bench, task, config, datamodule, module, model_name, folder, started)
+    except (ValueError, FileNotFoundError):  # bad input met during the run: a fresh run leaves nothing behind
+        if not folder.resumed and not folder.last.exists() and rank_zero_only.rank == 0:
+            folder.discard()
+        raise
     finally:
         folder.release()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,6 +48,10 @@ class RunFolder:
     def finish(self, record_id: str) -> None:
         """Mark the run finished: ``--resume`` no longer picks it."""
         (self.path / FINISHED).write_text(record_id + "\n", encoding="utf-8")
+
+    def discard(self) -> None:
+        """Delete the folder of a fresh run that stopped on bad input before writing a checkpoint."""
+        shutil.rmtree(self.path, ignore_errors=True)
 
     def release(self) -> None:
         if self._lock is not None:

@@ -191,12 +191,10 @@ FAULTS = [
           r"\({tmp}/caps/img/0\.png -> {tmp}/elsewhere/0\.png\) that leaves the data folder"),
     Fault("symlink-outside-folder-fit", _then(_link_out_report, _fit("med_report", "--data.path", "{tmp}/data")),
           r"zoo: error: {tmp}/data/reports\.jsonl:4: path 'img03\.png' is a symlink"),
-    pytest.param(Fault("corrupt-image", _then(lambda tmp: (_captions_folder(tmp) / "img" / "0.png").write_bytes(
+    Fault("corrupt-image", _then(lambda tmp: (_captions_folder(tmp) / "img" / "0.png").write_bytes(
         b"\x89PNG\r\n\x1a\n not a png"), _bench("captioning", "--benchmark", "captions-folder", "--data-dir",
                                                "{tmp}/caps")),
-                       r"zoo: error: .*0\.png: not a readable image"),
-                 marks=pytest.mark.xfail(strict=True, reason="images decode lazily: the run folder and its "
-                                         "logs/version_0/hparams.yaml are written before the bad image is read")),
+          r"zoo: error: .*0\.png: not a readable image"),  # decoded lazily: the fresh run folder is removed
     Fault("corrupt-audio", _then(_speech_with_bad_wav, _fit("asr", "--data.path", "{tmp}/data")),
           r"zoo: error: .*utt02\.wav: "),
     # ---- checkpoints
