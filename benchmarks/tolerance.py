@@ -6,8 +6,7 @@
 * **spread**: otherwise, SPREAD_FACTOR × the sample std (ddof=1) of each metric over the seeds
   recorded for the same configuration (task, benchmark, recipe, model, config hash), when
   there are at least 2 seeds, but never less than the default below: a std from 3 seeds can be
-  small by chance (captioning's BLEU-1 over seeds 0-2: 0.607 / 0.606 / 0.607, std 0.0005, while
-  rerunning seed 0 on two threads instead of one moved it by 0.005).
+  smaller than what a change of thread count alone moves (docs/recipes/captioning.md gives a case).
 * **default**: otherwise, DEFAULT_FRACTION absolute for metrics that are fractions
   (accuracy, F1, WER, BLEU, ...: the ones the leaderboard shows as percent) and
   DEFAULT_RELATIVE × |recorded value| for the others (loss, perplexity, ...).

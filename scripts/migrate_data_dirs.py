@@ -1,12 +1,12 @@
 """One-off migration (issue 24): make the committed records' ``config.data_dir`` portable.
 
-Records made before it hold the absolute path of the machine that made them (``/work/shared/data/sst2``). This
+Records made before it hold the absolute path of the machine that made them (``<data root>/sst2``). This
 rewrites each such ``data_dir`` to its name relative to the data root (``sst2``), recomputes ``config_hash`` (which
 no longer covers ``data_dir``: the ``data_fingerprint`` identifies the data) and says so in ``notes``. Ids, metrics
 and every other field stay as they are; records already portable are left untouched, so a second run changes
 nothing. Each file is rewritten atomically and the result is validated before it replaces the old one.
 
-    python scripts/migrate_data_dirs.py [--records-dir leaderboard/records] [--data-root /work/shared/data]
+    python scripts/migrate_data_dirs.py [--records-dir leaderboard/records] [--data-root DIR (default $ZOO_DATA)]
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def migrate_file(path: Path, data_root: str | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records-dir", type=Path, default=PUBLISHED_DIR)
-    parser.add_argument("--data-root", default="/work/shared/data",
+    parser.add_argument("--data-root", default=os.environ.get("ZOO_DATA"),
                         help="the folder the absolute paths are made relative to (else: the folder's name)")
     args = parser.parse_args(argv)
     total = 0

@@ -104,18 +104,19 @@ def test_a_failed_first_append_leaves_no_empty_file(tmp_path: Path, monkeypatch:
 
 
 def test_migration_makes_data_dirs_portable_and_keeps_ids_and_metrics(tmp_path: Path) -> None:
-    config = {**example_record()["config"], "data_dir": "/work/shared/data/sst2"}
+    root = str(tmp_path / "data")  # the data root of the machine that made the record
+    config = {**example_record()["config"], "data_dir": f"{root}/sst2"}
     machine = example_record(id="real", benchmark="sst2", config=config, config_hash="0" * 16)
     generated = example_record(id="generated")
     records = tmp_path / "records"
     records.mkdir()
     path = records / "sentiment.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in (machine, generated)))
-    assert migrate_data_dirs.main(["--records-dir", str(records), "--data-root", "/work/shared/data"]) == 0
+    assert migrate_data_dirs.main(["--records-dir", str(records), "--data-root", root]) == 0
     real, same = read_records(records)
     assert (real["id"], real["metrics"]) == (machine["id"], machine["metrics"])
     assert real["config"]["data_dir"] == "sst2" and real["config_hash"] == config_hash(real["config"])
-    assert "/work/shared/data/sst2" in real["notes"] and same == generated
+    assert f"{root}/sst2" in real["notes"] and same == generated
     once = path.read_bytes()
     migrate_data_dirs.main(["--records-dir", str(records)])
     assert path.read_bytes() == once  # a second run changes nothing
