@@ -16,7 +16,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from leaderboard.checks import check_task_name
@@ -148,6 +149,30 @@ def _fsync_directory(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def rewrite_lines(path: Path, rewrite: Callable[[list[bytes]], list[bytes]]) -> None:
+    """Replace the records file `path` by `rewrite(its lines)` (each with its newline), under the file's exclusive
+    lock, through a fsynced temporary file renamed into place: a reader sees the old file or the new one. For
+    one-off maintenance (re-scoring, migrations), never while a run appends to the same file."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        data = b"".join(rewrite(_read_fd(fd).splitlines(keepends=True)))
+        handle = tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=f".{path.name}.", delete=False)
+        try:
+            with handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(handle.name, 0o644)
+            os.replace(handle.name, path)
+        except BaseException:
+            Path(handle.name).unlink(missing_ok=True)
+            raise
+        _fsync_directory(path.parent)
     finally:
         os.close(fd)
 

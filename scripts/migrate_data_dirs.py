@@ -15,14 +15,13 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.run import portable_data_dir  # noqa: E402
 from leaderboard.schema import config_hash, validate_record  # noqa: E402
-from leaderboard.store import PUBLISHED_DIR, read_records  # noqa: E402
+from leaderboard.store import PUBLISHED_DIR, read_records, rewrite_lines  # noqa: E402
 
 
 def migrate(record: dict, data_root: str | None) -> dict:
@@ -49,17 +48,7 @@ def migrate_file(path: Path, data_root: str | None) -> int:
     if not changed:
         return 0
     text = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in migrated)
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp", delete=False)
-    try:
-        with handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    rewrite_lines(path, lambda _: [text.encode("utf-8")])
     return changed
 
 

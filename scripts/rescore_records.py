@@ -26,11 +26,8 @@ one line ``rescore_records: error: ...`` with exit code 2, and nothing is writte
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,7 +35,7 @@ from typing import Any
 from leaderboard.errors import RecordError
 from leaderboard.predictions import predictions_file, read_predictions, write_predictions
 from leaderboard.schema import Record, validate_record
-from leaderboard.store import DEFAULT_DIR, encode_record, read_records, records_file
+from leaderboard.store import DEFAULT_DIR, encode_record, read_records, records_file, rewrite_lines
 from tasks import get_task
 
 DEFAULT_WHY = "the task's metrics changed (see CHANGELOG.md)"
@@ -100,43 +97,21 @@ def rescore(task_name: str, records_dir: Path, benchmark: str | None, why: str) 
     return changed, without
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` by ``data`` through a temporary file in the same folder (readers see old or new)."""
-    handle = tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=f".{path.name}.", delete=False)
-    try:
-        with handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o644)
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
 def write(task_name: str, records_dir: Path, changed: list[Rescored]) -> None:
     """Rewrite the task's records file with the re-scored records (other lines byte for byte), then row files."""
     path = records_file(task_name, records_dir)
-    by_id = {item.new["id"]: item.new for item in changed}
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        lines = Path(path).read_bytes().splitlines(keepends=True)
+
+    def replace(lines: list[bytes]) -> list[bytes]:
+        by_id = {item.new["id"]: item.new for item in changed}
         out = []
         for line in lines:
             record_id = json.loads(line).get("id") if line.strip() else None
             out.append(encode_record(by_id.pop(record_id)) if record_id in by_id else line)
         if by_id:
             raise RecordError(f"records {sorted(by_id)} vanished from {path} while re-scoring; nothing written")
-        _write_atomically(path, b"".join(out))
-    finally:
-        os.close(fd)
+        return out
+
+    rewrite_lines(path, replace)
     for item in changed:
         if item.rows is not None:
             write_predictions(item.rows, records_dir, item.new["id"])
