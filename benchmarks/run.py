@@ -41,7 +41,7 @@ from leaderboard.predictions import relative_path, write_predictions
 from leaderboard.schema import config_hash
 from leaderboard.store import append_record, read_records, user_records_dir, user_runs_dir
 from tasks import get_task
-from tasks.core.contract import batch_size_of, check_batch
+from tasks.core.contract import batch_size_of, check_batch, config_to_dict
 from tasks.core.checkpoints import check_compatible, check_same_config, load_checkpoint
 from tasks.core.resume import ResumePoint, resumable
 from tasks.metrics.gather import gather_rows
@@ -179,7 +179,7 @@ def _train_and_test(options: RunOptions, bench: Benchmark, task: ModuleType, con
     resume_from = last if folder.resumed and last.exists() else None
     if resume_from is not None:  # a one-line error before Lightning meets another task's or recipe's checkpoint
         checkpoint = load_checkpoint(last, expected_task=options.task)
-        check_same_config(checkpoint, dataclasses.asdict(config), last)
+        check_same_config(checkpoint, config_to_dict(config), last)
         check_compatible(module, checkpoint, last)
     meter = RunMeter(task.SPEC.primary_metric, bench.target, task.SPEC.higher_is_better)
     point = ResumePoint(last, options.checkpoint_every_n_steps)
@@ -348,7 +348,7 @@ def _trainer(options: RunOptions, config: Any, run_dir: Path, meter: RunMeter, p
 
 def _record(options: RunOptions, bench: Benchmark, spec: Any, config: Any, datamodule: Any, facts: dict,
             metrics: dict[str, float], model_name: str, wall_seconds: float) -> dict:
-    config_dict = dataclasses.asdict(config)
+    config_dict = config_to_dict(config)
     if config_dict.get("data_dir"):
         config_dict["data_dir"] = portable_data_dir(config_dict["data_dir"])
     commit, dirty = environment.git_state()

@@ -39,7 +39,8 @@ from tasks.asr import data as asr_data
 from tasks.asr import ctc
 from tasks.core import seq2seq
 from tasks.asr.whisper_reference import WhisperASR, dimensions, init_whisper, init_zoo_audio
-from tasks.core.contract import Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
+from tasks.core.contract import (Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict,
+                                 config_to_dict)
 from tasks.asr.metric import corpus_error_rates, error_counts, normalize_transcript, normalizer_name
 from tasks.metrics.gather import RecordMetric
 
@@ -314,7 +315,7 @@ class Module(TaskModule):
         if (feature_stats is None) != (config.feature_norm == "none"):
             raise ValueError("feature_stats (per-bin mean, std of the train split) are needed exactly when "
                              f"feature_norm='train'; feature_norm={config.feature_norm!r}")
-        self.save_hyperparameters({"config": dataclasses.asdict(config), "tokenizer": dict(tokenizer),
+        self.save_hyperparameters({"config": config_to_dict(config), "tokenizer": dict(tokenizer),
                                    "feature_stats": None if feature_stats is None else dict(feature_stats)})
         self.tokenizer = zoo.tokenizer_from_dict(dict(tokenizer))
         # text_input=False: the encoder reads no text, so no unused text embedder (DDP needs every parameter to

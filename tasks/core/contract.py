@@ -18,6 +18,7 @@ Every batch uses one vocabulary, ``BATCH_KEYS``, declared with types and shapes 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -105,9 +106,26 @@ class Optim:
             raise ValueError("optim.max_epochs or optim.max_steps must be at least 1")
 
 
-def config_to_dict(config: Any) -> dict:
-    """A task Config (nested frozen dataclasses) as a JSON-serialisable dict."""
-    return dataclasses.asdict(config)
+OMIT_AT_DEFAULT = "omit_at_default"  # dataclass field metadata key, set by ``optional_field``
+
+
+def optional_field(default: Any) -> Any:
+    """A Config field left out of ``config_to_dict`` while it holds ``default``: adding one changes no earlier
+    record's config or config hash, and a record that sets it names the value."""
+    return dataclasses.field(default=default, metadata={OMIT_AT_DEFAULT: True})
+
+
+def config_to_dict(config: Any) -> Any:
+    """A task Config (nested frozen dataclasses) as a JSON-serialisable dict, without the ``optional_field``
+    fields that hold their default."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return {f.name: config_to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)
+                if not (f.metadata.get(OMIT_AT_DEFAULT) and getattr(config, f.name) == f.default)}
+    if isinstance(config, Mapping):
+        return {k: config_to_dict(v) for k, v in config.items()}
+    if isinstance(config, (list, tuple)):
+        return type(config)(config_to_dict(v) for v in config)
+    return copy.deepcopy(config)
 
 
 def config_from_dict(cls: type, data: Mapping[str, Any]) -> Any:

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from tasks import TASKS, get_finetune
-from tasks.core.contract import Optim, warmup_cosine
+from tasks.core.contract import Optim, config_to_dict, warmup_cosine
 from tasks.core.checkpoints import checkpoint_task, load_checkpoint
 
 GROUPS = {"text": ("net.text.",), "image": ("net.image.",), "audio": ("net.audio.",),
@@ -185,7 +185,7 @@ class FineTune:
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Name the task and its full Config in the checkpoint (``tasks.core.checkpoints`` reads them)."""
         checkpoint["hyper_parameters"] = {**checkpoint.get("hyper_parameters", {}), "task": self.TASK,
-                                          "config": dataclasses.asdict(self.config)}
+                                          "config": config_to_dict(self.config)}
 
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int) -> list[dict]:
         """One row per input: ``id`` and ``prediction`` (sentiment also ``probability``)."""

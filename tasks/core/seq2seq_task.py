@@ -18,7 +18,7 @@ import torch
 
 import zoo
 from tasks.core import seq2seq, vision
-from tasks.core.contract import ConfigDataModule, TaskModule, config_from_dict
+from tasks.core.contract import ConfigDataModule, TaskModule, config_from_dict, config_to_dict
 from tasks.core.data import hold_out
 
 LOG = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class Module(TaskModule):
         if isinstance(config, Mapping):
             config = config_from_dict(self.CONFIG, config)
         super().__init__(config)
-        self.save_hyperparameters({"config": dataclasses.asdict(config), "tokenizer": dict(tokenizer)})
+        self.save_hyperparameters({"config": config_to_dict(config), "tokenizer": dict(tokenizer)})
         self.tokenizer = zoo.tokenizer_from_dict(dict(tokenizer))
         self.model_config = zoo.preset(config.preset, **{
             "image_size": config.image_size, "patch_size": config.patch_size, "vocab_size": self.tokenizer.vocab_size,

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 import zoo
 from tasks.generators import sentiment_corpus
-from tasks.core.contract import Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec
+from tasks.core.contract import Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec, config_to_dict
 from tasks.core.data import (data_source, fingerprint_files, fingerprint_params, generated_splits, hold_out,
                              load_hub, require_file)
 from tasks.core.inputs import DataError, text_lines
@@ -233,7 +232,7 @@ class Module(TaskModule):
         super().__init__(config)
         if len(labels) < 2:
             raise ValueError(f"labels: a classifier needs at least 2 labels, got {list(labels)}")
-        self.save_hyperparameters({"config": dataclasses.asdict(config), "tokenizer": dict(tokenizer),
+        self.save_hyperparameters({"config": config_to_dict(config), "tokenizer": dict(tokenizer),
                                    "labels": list(labels)})
         self.labels = tuple(labels)  # class index -> name (LABELS on the benchmarks; a fine-tune's own set)
         self.tokenizer = zoo.tokenizer_from_dict(dict(tokenizer))

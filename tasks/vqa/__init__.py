@@ -33,7 +33,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import io
 import logging
 from collections import Counter
@@ -48,7 +47,8 @@ from PIL import Image
 
 import zoo
 from tasks.core import seq2seq
-from tasks.core.contract import Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict
+from tasks.core.contract import (Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict,
+                                 config_to_dict)
 from tasks.core.data import data_source
 from tasks.core.inputs import log_once
 from tasks.vqa import data as vqa_data
@@ -352,7 +352,7 @@ class Module(TaskModule):
         if isinstance(config, Mapping):
             config = config_from_dict(Config, config)
         super().__init__(config)
-        self.save_hyperparameters({"config": dataclasses.asdict(config), "tokenizer": dict(tokenizer),
+        self.save_hyperparameters({"config": config_to_dict(config), "tokenizer": dict(tokenizer),
                                    "answers": list(answers)})
         self.tokenizer = zoo.tokenizer_from_dict(dict(tokenizer))
         self.answers = list(answers)
