@@ -32,6 +32,7 @@ GROUPS = {"text": ("net.text.",), "image": ("net.image.",), "audio": ("net.audio
 ALIASES = {"embedders": ("text", "image", "audio")}
 TOKENIZER_GROUPS = ("text", "decoder")  # their tensors are indexed by token ids
 OUTPUT_GROUPS = ("decoder", "head")
+INFO_ONLY = ("task", "source", "tokenizer")  # data_info keys that are no task Module argument
 LOG = logging.getLogger(__name__)
 
 
@@ -97,7 +98,7 @@ class FineTune:
             raise ValueError("model.data_info is filled in from the training data or the checkpoint; leave it unset")
         config = build_config(self.TASK, preset, backbone, options, lr, audio_checkpoint)
         info = json.loads(data_info)
-        super().__init__(config, info["tokenizer"], **{k: v for k, v in info.items() if k not in ("task", "tokenizer")})
+        super().__init__(config, info["tokenizer"], **{k: v for k, v in info.items() if k not in INFO_ONLY})
         self.hparams.clear()  # the task Module saved its own; keep this class's init arguments only
         self.save_hyperparameters()
         self.data_info, self.head_lr = info, head_lr

@@ -98,9 +98,11 @@ class OwnData(pl.LightningDataModule):
         return carve(examples, self.val_fraction, self.test_fraction, self.split_seed, source)
 
     def data_info(self, config: Any) -> dict[str, Any]:
-        """What the model needs from the data: the tokenizer and label set / answers / feature statistics of train
-        (a label set of fewer than two labels is an error naming the data, before any model is built)."""
-        info = {"task": self.TASK, **self.adapter.info(config, self.load(config)["train"])}
+        """What the model needs from the data: ``source`` (``builtin`` or ``own``), the tokenizer and label set /
+        answers / feature statistics of train (a label set of fewer than two labels is an error naming the data,
+        before any model is built)."""
+        kind = "builtin" if self.path is None and not any(self.files.values()) else "own"
+        info = {"task": self.TASK, "source": kind, **self.adapter.info(config, self.load(config)["train"])}
         labels = info.get("labels")
         if labels is not None and len(labels) < 2:
             source = self.files["train"] or self.path or "the built-in data"
