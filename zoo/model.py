@@ -119,16 +119,24 @@ class MultimodalModel(nn.Module):
     @torch.no_grad()
     def generate(self, inputs: Mapping[str, Tensor], bos_id: int, eos_id: int, pad_id: int,
                  max_new_tokens: int = 32, num_beams: int = 1, length_penalty: float = 1.0,
-                 use_cache: bool = True) -> Tensor:
-        """Generated ids (B, L) without bos, pad after eos; greedy if num_beams == 1."""
+                 use_cache: bool = True, no_repeat_ngram_size: int = 0, repetition_penalty: float = 1.0,
+                 do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0,
+                 seed: int = 0) -> Tensor:
+        """Generated ids (B, L) without bos, pad after eos; greedy (or sampled, with do_sample) if
+        num_beams == 1, beam search otherwise. The repetition controls apply to both searches
+        (``zoo.generation``); sampling needs num_beams == 1. Neutral defaults leave the search as it was."""
+        if do_sample and num_beams != 1:
+            raise ValueError(f"do_sample needs num_beams == 1 (sampling replaces beam search), got {num_beams}")
         decoder = self._require_decoder()
         memory, memory_mask = self.encode(inputs)
+        controls = {"no_repeat_ngram_size": no_repeat_ngram_size, "repetition_penalty": repetition_penalty}
         if num_beams == 1:
             return greedy_search(decoder, memory, memory_mask, bos_id, eos_id, pad_id,
-                                 max_new_tokens, use_cache=use_cache)
+                                 max_new_tokens, use_cache=use_cache, do_sample=do_sample,
+                                 temperature=temperature, top_p=top_p, seed=seed, **controls)
         return beam_search(decoder, memory, memory_mask, bos_id, eos_id, pad_id,
                            max_new_tokens, num_beams=num_beams,
-                           length_penalty=length_penalty, use_cache=use_cache)
+                           length_penalty=length_penalty, use_cache=use_cache, **controls)
 
     def num_parameters(self) -> int:
         """Number of distinct parameter elements (a tied embedding counts once)."""

@@ -15,19 +15,60 @@ import torch
 import torch.nn.functional as F
 
 import zoo
+from tasks.core.contract import optional_field
 
 
 @dataclass(frozen=True)
 class Decoding:
-    """Decoding settings; recorded in every config so a number names how it was decoded."""
+    """Decoding settings; recorded in every config so a number names how it was decoded.
+
+    The repetition controls and sampling (``zoo.generation``) are optional fields: left out of a record while
+    neutral, so the configs (and hashes) of runs without them stay as they were. ``no_repeat_ngram_size`` n > 0
+    bans a token that would repeat an n-gram of the generated text; ``repetition_penalty`` > 1 lowers the logit
+    of every token already generated; ``do_sample`` (num_beams 1 only) samples from softmax(logits /
+    ``temperature``) within the nucleus of mass ``top_p``, reproducibly for a given ``seed``.
+    """
 
     num_beams: int = 3
     max_new_tokens: int = 48
     length_penalty: float = 1.0
+    no_repeat_ngram_size: int = optional_field(0)  # 0: off
+    repetition_penalty: float = optional_field(1.0)  # 1.0: off
+    do_sample: bool = optional_field(False)
+    temperature: float = optional_field(1.0)  # sampling only
+    top_p: float = optional_field(1.0)  # sampling only; 1.0: the whole vocabulary
+    seed: int = optional_field(0)  # sampling only
 
     def __post_init__(self) -> None:
         if self.num_beams < 1 or self.max_new_tokens < 1:
             raise ValueError("decoding.num_beams and decoding.max_new_tokens must be at least 1")
+        if not isinstance(self.no_repeat_ngram_size, int) or self.no_repeat_ngram_size < 0:
+            raise ValueError(f"decoding.no_repeat_ngram_size must be an integer >= 0, got {self.no_repeat_ngram_size}")
+        if not self.repetition_penalty > 0:
+            raise ValueError(f"decoding.repetition_penalty must be > 0, got {self.repetition_penalty}")
+        if not isinstance(self.do_sample, bool):
+            raise ValueError(f"decoding.do_sample must be true or false, got {self.do_sample!r}")
+        if not self.temperature > 0:
+            raise ValueError(f"decoding.temperature must be > 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"decoding.top_p must be in (0, 1], got {self.top_p}")
+        if not isinstance(self.seed, int):
+            raise ValueError(f"decoding.seed must be an integer, got {self.seed!r}")
+        if self.do_sample and self.num_beams != 1:
+            raise ValueError(f"decoding.do_sample needs decoding.num_beams 1, got {self.num_beams}")
+        for name in SAMPLING_FIELDS:
+            if not self.do_sample and getattr(self, name) != NEUTRAL[name]:
+                raise ValueError(f"decoding.{name} applies only with decoding.do_sample true")
+
+    def controls(self) -> dict[str, Any]:
+        """The repetition and sampling keyword arguments of ``zoo.MultimodalModel.generate`` that are set away
+        from neutral: empty by default, so a model whose ``generate`` has no such arguments still decodes."""
+        return {name: getattr(self, name) for name, neutral in NEUTRAL.items() if getattr(self, name) != neutral}
+
+
+NEUTRAL: dict[str, Any] = {"no_repeat_ngram_size": 0, "repetition_penalty": 1.0, "do_sample": False,
+                           "temperature": 1.0, "top_p": 1.0, "seed": 0}  # the controls' off values
+SAMPLING_FIELDS = ("temperature", "top_p", "seed")
 
 
 def encode_targets(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,10 +86,11 @@ def lm_loss(net: zoo.MultimodalModel, inputs: Mapping[str, torch.Tensor], target
 
 def generate_texts(net: zoo.MultimodalModel, inputs: Mapping[str, torch.Tensor], tokenizer: Any,
                    decoding: Decoding) -> list[str]:
-    """Decode a batch to strings with the model's decoder (greedy when num_beams == 1)."""
+    """Decode a batch to strings with the model's decoder (greedy or sampled when num_beams == 1), with the
+    decoding's repetition controls."""
     ids = net.generate(inputs, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id,
                        max_new_tokens=decoding.max_new_tokens, num_beams=decoding.num_beams,
-                       length_penalty=decoding.length_penalty)
+                       length_penalty=decoding.length_penalty, **decoding.controls())
     return [tokenizer.decode(row) for row in ids.tolist()]
 
 
