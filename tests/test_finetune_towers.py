@@ -29,6 +29,7 @@ def test_image_tower_from_a_timm_checkpoint(tmp_path: Path) -> None:
     run = tmp_path / "run"
     data = write_captions(tmp_path / "d")
     assert main(["fit", "--config", str(CONFIGS / "captioning.yaml"), "--data.path", str(data),
+                 "--model.backbone", "{width: 64}", "--model.options", "{image_size: 32, patch_size: 8}",
                  "--model.image_checkpoint", str(tmp_path / "vit.pth"), "--model.freeze", "[image]",
                  "--trainer.default_root_dir", str(run), *QUIET]) == 0
     state = load_checkpoint(run / "checkpoints" / "last.ckpt")["state_dict"]

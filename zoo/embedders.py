@@ -21,6 +21,9 @@ from torch import Tensor, nn
 
 from zoo.config import AUDIO_STRIDES
 
+# how a timm ViT's position grid is resized (as timm's own resample_abs_pos_embed)
+POS_EMBED_MODE = {"mode": "bicubic", "align_corners": False, "antialias": True}
+
 
 class TextEmbedder(nn.Module):
     """Token embedding (optionally + a residual 1-D conv over neighbouring tokens) plus learned positions.
@@ -81,29 +84,85 @@ class ImageEmbedder(nn.Module):
         mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
         return tokens, mask
 
-    def load_timm_checkpoint(self, path: str | Path) -> dict[str, list[str]]:
-        """Copy `patch_embed.*` (and `pos_embed` if it fits) from a local timm ViT
-        state-dict file.
+    def timm_updates(self, state: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, str], dict[str, str]]:
+        """Our tensors from a timm ViT state dict: ``patch_embed.proj.*`` (RGB weights summed for a one-channel
+        embedder) and ``pos_embed`` (class/register-token positions dropped, the grid resized by bicubic
+        interpolation when it differs: ``resize_pos_embed``).
 
-        A timm `pos_embed` of shape (1, 1 + P, D) has its class-token position
-        dropped. Returns {"loaded": our keys set, "skipped": checkpoint keys unused}.
+        Returns (updates {our key: tensor}, {our key: file key and transform}, {file key: why not used}) for the
+        file's ``patch_embed.*`` and ``pos_embed`` keys; nothing is copied here."""
+        own = self.state_dict()
+        updates: dict[str, Tensor] = {}
+        loaded: dict[str, str] = {}
+        not_used: dict[str, str] = {}
+        for key, value in state.items():
+            if key.startswith("patch_embed."):
+                how = ""
+                if key == "patch_embed.proj.weight" and value.ndim == 4 and value.shape[1] == 3 \
+                        and own[key].shape[1] == 1:
+                    value, how = value.sum(dim=1, keepdim=True), " (RGB summed)"
+                if key in own and own[key].shape == value.shape:
+                    updates[key], loaded[key] = value, key + how
+                else:
+                    not_used[key] = (f"shape {tuple(value.shape)}, ours image.{key} {tuple(own[key].shape)}"
+                                     if key in own else "no counterpart")
+            elif key == "pos_embed":
+                try:
+                    grid, side = pos_embed_grid(value, state)
+                except ValueError as error:
+                    not_used[key] = str(error)
+                    continue
+                new_side = math.isqrt(own[key].shape[1])
+                if grid.shape[-1] != own[key].shape[-1]:
+                    not_used[key] = f"width {grid.shape[-1]}, ours {own[key].shape[-1]}"
+                    continue
+                prefix = value.shape[1] - side * side
+                how = f" (first {prefix} position(s) dropped)" if prefix else ""
+                if side != new_side:
+                    how += f" (grid {side}x{side} resized to {new_side}x{new_side})"
+                updates[key], loaded[key] = resize_pos_embed(grid, side, new_side), key + how
+        return updates, loaded, not_used
+
+    def load_timm_checkpoint(self, path: str | Path) -> dict[str, list[str]]:
+        """Copy `patch_embed.*` and `pos_embed` (see :meth:`timm_updates`) from a local timm ViT state-dict file
+        (a torch file read with ``weights_only=True``, or ``.safetensors``).
+
+        Returns {"loaded": our keys set, "skipped": checkpoint keys unused}.
         """
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        if str(path).endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
         for wrapper in ("state_dict", "model"):
             if isinstance(state.get(wrapper), dict):
                 state = state[wrapper]
-        own = self.state_dict()
-        updates: dict[str, Tensor] = {}
-        for key, value in state.items():
-            if key.startswith("patch_embed.") and key in own and own[key].shape == value.shape:
-                updates[key] = value
-            elif key == "pos_embed":
-                if value.shape[1] == own[key].shape[1] + 1:
-                    value = value[:, 1:]  # drop the class-token position: (1, P, D)
-                if value.shape == own[key].shape:
-                    updates[key] = value
+        updates, _, _ = self.timm_updates(state)
         self.load_state_dict(updates, strict=False)
         return {"loaded": sorted(updates), "skipped": sorted(set(state) - set(updates))}
+
+
+def pos_embed_grid(value: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, int]:
+    """A timm ``pos_embed`` (1, prefix + G*G, D) without its class/register-token positions: (1, G*G, D) and G."""
+    length = value.shape[1]
+    prefix = ("cls_token" in state) + (state["reg_token"].shape[1] if "reg_token" in state else 0)
+    if math.isqrt(length - prefix) ** 2 != length - prefix and math.isqrt(length) ** 2 == length:
+        prefix = 0  # no_embed_class: the positions cover the patches only
+    side = math.isqrt(length - prefix)
+    if side * side != length - prefix:
+        raise ValueError(f"pos_embed of length {length} is not a square grid after {prefix} prefix token(s)")
+    return value[:, prefix:], side
+
+
+def resize_pos_embed(grid: Tensor, side: int, new_side: int) -> Tensor:
+    """(1, side*side, D) → (1, new_side*new_side, D) by interpolating the grid (``POS_EMBED_MODE``)."""
+    if side == new_side:
+        return grid
+    width = grid.shape[-1]
+    image = grid.reshape(1, side, side, width).permute(0, 3, 1, 2).float()  # (1, D, G, G)
+    image = F.interpolate(image, size=(new_side, new_side), **POS_EMBED_MODE)
+    return image.permute(0, 2, 3, 1).reshape(1, new_side * new_side, width).to(grid.dtype)
 
 
 def conv_stem_grid(image_size: int, layers: int = 4) -> int:

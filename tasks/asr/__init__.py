@@ -38,7 +38,8 @@ import zoo
 from tasks.asr import data as asr_data
 from tasks.asr import ctc
 from tasks.core import seq2seq
-from tasks.asr.whisper_reference import WhisperASR, dimensions, init_whisper, init_zoo_audio
+from tasks.asr.whisper_reference import (WhisperASR, architecture, dimensions, init_whisper, init_zoo_audio,
+                                         read_checkpoint)
 from tasks.core.contract import (Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict,
                                  config_to_dict)
 from tasks.asr.metric import corpus_error_rates, error_counts, normalize_transcript, normalizer_name
@@ -145,6 +146,9 @@ class Config:
             raise ValueError(f"ctc_weight: must be >= 0, got {self.ctc_weight}")
         if self.ctc_decoding != "attention" and not self.ctc_weight:
             raise ValueError(f"ctc_decoding: {self.ctc_decoding!r} needs the CTC head (ctc_weight > 0)")
+        controls = list(self.decoding.controls())
+        if self.ctc_decoding == "ctc" and controls:
+            raise ValueError(f"decoding.{controls[0]} applies to the decoder's search: ctc_decoding attention or joint")
         if not 0.0 <= self.ctc_decoding_weight <= 1.0:
             raise ValueError(f"ctc_decoding_weight: must be in [0, 1], got {self.ctc_decoding_weight}")
         if self.init_checkpoint and self.feature_norm != "none":
@@ -328,7 +332,14 @@ class Module(TaskModule):
             self.net = zoo.MultimodalModel(self.model_config)
         else:
             self.net = WhisperASR(dimensions(self.model_config))
-        if config.init_checkpoint:
+        if config.init_checkpoint:  # a local whisper file (``zoo fit`` loads its own: tasks.core.pretrained)
+            if config.arch == "whisper":
+                dims, _ = read_checkpoint(config.init_checkpoint)
+                wanted = architecture(dims, config.init_checkpoint) if dims else {}
+                have = {name: getattr(self.model_config, name) for name in wanted}
+                if have != wanted:
+                    raise ValueError(f"{config.init_checkpoint}: whisper dimensions {wanted}, this model {have}; set "
+                                     "them in model")
             report = (init_zoo_audio if config.arch == "zoo" else init_whisper)(self.net, config.init_checkpoint)
             LOG.info(f"asr: initialised {len(report['loaded'])} tensors from {config.init_checkpoint} "
                      f"({len(report['skipped'])} left out)")
@@ -380,7 +391,9 @@ class Module(TaskModule):
         return loss
 
     def transcribe(self, inputs: Mapping[str, torch.Tensor], decoding: seq2seq.Decoding) -> list[str]:
-        """Transcripts of a batch by ``config.ctc_decoding`` (see ``Config``), ``decoding.num_beams`` wide."""
+        """Transcripts of a batch by ``config.ctc_decoding`` (see ``Config``), ``decoding.num_beams`` wide; the
+        decoding's repetition controls and sampling act on the decoder's search (attention, and the decoder's own
+        candidate in joint; the CTC n-best and the rescoring are left as they are)."""
         if self.config.ctc_decoding == "attention":
             return seq2seq.generate_texts(self.net, inputs, self.tokenizer, decoding)
         memory, memory_mask = self.net.encode(inputs)  # (B, N, D), (B, N)
@@ -395,7 +408,8 @@ class Module(TaskModule):
             return [self.tokenizer.decode(candidates[0]) for candidates in nbest]
         generated = self.net.generate(inputs, bos_id=self.tokenizer.bos_id, eos_id=self.tokenizer.eos_id,
                                       pad_id=self.tokenizer.pad_id, max_new_tokens=decoding.max_new_tokens,
-                                      num_beams=decoding.num_beams, length_penalty=decoding.length_penalty)
+                                      num_beams=decoding.num_beams, length_penalty=decoding.length_penalty,
+                                      **decoding.controls())
         return [self.tokenizer.decode(ids) for ids in self.joint_best(memory, memory_mask, log_probs, nbest,
                                                                      generated.tolist())]
 

@@ -20,6 +20,7 @@ Shapes: B batch, M mel bins, F frames, N audio positions, D width, T tokens, V v
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -100,14 +101,16 @@ class WhisperASR(nn.Module):
 
     @torch.no_grad()
     def generate(self, inputs: Mapping[str, Tensor], bos_id: int, eos_id: int, pad_id: int,
-                 max_new_tokens: int = 32, num_beams: int = 1, length_penalty: float = 1.0) -> Tensor:
-        """Generated ids (B, L) without bos, pad after eos (zoo's greedy / beam search)."""
+                 max_new_tokens: int = 32, num_beams: int = 1, length_penalty: float = 1.0,
+                 **controls: Any) -> Tensor:
+        """Generated ids (B, L) without bos, pad after eos (zoo's greedy / beam search, with the repetition controls
+        and sampling options of ``zoo.generation``)."""
         memory, mask = self.encode(inputs)
         if num_beams == 1:
             return zoo.greedy_search(self.decoder, memory, mask, bos_id, eos_id, pad_id, max_new_tokens,
-                                     use_cache=False)
+                                     use_cache=False, **controls)
         return zoo.beam_search(self.decoder, memory, mask, bos_id, eos_id, pad_id, max_new_tokens,
-                               num_beams=num_beams, length_penalty=length_penalty, use_cache=False)
+                               num_beams=num_beams, length_penalty=length_penalty, use_cache=False, **controls)
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, Any] | None, dict[str, Tensor]]:
@@ -126,18 +129,54 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Any] | None, dict[str, 
     return data.get("dims"), state
 
 
+ARCH_DIMS = {"width": "n_audio_state", "num_heads": "n_audio_head", "num_encoder_layers": "n_audio_layer",
+             "num_decoder_layers": "n_text_layer"}  # zoo.ModelConfig field -> whisper dimension
+
+
+def architecture(dims: Mapping[str, Any], where: str) -> dict[str, int]:
+    """The zoo.ModelConfig overrides (``ARCH_DIMS``) that build ``WhisperASR`` at a checkpoint's dimensions; a
+    ValueError naming ``where`` when the file cannot be built here (mel bins, unequal audio/text width or heads)."""
+    if dims.get("n_mels", 80) != 80:
+        raise ValueError(f"{where}: whisper has {dims.get('n_mels')} mel bins, the asr task computes 80")
+    if (dims.get("n_text_state"), dims.get("n_text_head")) != (dims.get("n_audio_state"), dims.get("n_audio_head")):
+        raise ValueError(f"{where}: whisper's text and audio sides differ in width or heads; WhisperASR ties them")
+    return {ours: int(dims[theirs]) for ours, theirs in ARCH_DIMS.items()}
+
+
+def load_whisper_state(model: WhisperASR, state: Mapping[str, Tensor],
+                       shared_vocabulary: bool = False) -> dict[str, Any]:
+    """Copy every whisper tensor that fits; longer positional tables are cut to our lengths, and with
+    ``shared_vocabulary`` (a tokenizer whose ids are whisper's: bpe) the first rows of a larger token table are taken.
+
+    Returns ``{"loaded": {our key: file key}, "not_used": {file key: why}}`` (keys of ``model.whisper``)."""
+    own = model.whisper.state_dict()
+    updates, loaded, not_used = {}, {}, {}
+    for key, value in state.items():
+        how = ""
+        if key not in own:
+            not_used[key] = "no counterpart"
+            continue
+        rows = own[key].shape[0]
+        if key.endswith("positional_embedding") and value.shape[1:] == own[key].shape[1:] and value.shape[0] > rows:
+            value, how = value[:rows], f" (first {rows} positions)"
+        elif key == "decoder.token_embedding.weight" and value.shape[1:] == own[key].shape[1:] \
+                and value.shape[0] > rows and shared_vocabulary:
+            value, how = value[:rows], f" (first {rows} tokens)"
+        if own[key].shape == value.shape:
+            updates[key], loaded[key] = value, key + how
+        elif key == "decoder.token_embedding.weight" and value.shape[1:] == own[key].shape[1:]:
+            not_used[key] = f"vocabulary {value.shape[0]}, ours {rows} (another tokenizer: tokenizer bpe shares it)"
+        else:
+            not_used[key] = f"shape {tuple(value.shape)}, ours {tuple(own[key].shape)}"
+    model.whisper.load_state_dict(updates, strict=False)
+    return {"loaded": loaded, "not_used": not_used}
+
+
 def init_whisper(model: WhisperASR, path: str | Path) -> dict[str, list[str]]:
     """Copy every tensor that fits (positional tables cut to our lengths); returns ``{"loaded", "skipped"}``."""
     _, state = read_checkpoint(path)
-    own = model.whisper.state_dict()
-    updates = {}
-    for key, value in state.items():
-        if key.endswith("positional_embedding") and key in own and value.shape[0] >= own[key].shape[0]:
-            value = value[: own[key].shape[0]]
-        if key in own and own[key].shape == value.shape:
-            updates[key] = value
-    model.whisper.load_state_dict(updates, strict=False)
-    return {"loaded": sorted(updates), "skipped": sorted(set(state) - set(updates))}
+    report = load_whisper_state(model, state)
+    return {"loaded": sorted(report["loaded"]), "skipped": sorted(report["not_used"])}
 
 
 def _zoo_audio_names(num_layers: int) -> dict[str, str]:
@@ -152,23 +191,31 @@ def _zoo_audio_names(num_layers: int) -> dict[str, str]:
     return names
 
 
-def init_zoo_audio(net: zoo.MultimodalModel, path: str | Path) -> dict[str, list[str]]:
-    """Initialise the zoo's audio stem and fusion encoder from a whisper checkpoint's audio encoder.
+def load_zoo_audio_state(net: zoo.MultimodalModel, dims: Mapping[str, Any] | None, state: Mapping[str, Tensor],
+                         where: str) -> dict[str, Any]:
+    """Initialise the zoo's audio stem and fusion encoder from a whisper checkpoint's audio encoder where shapes fit.
 
     Whisper's separate q, k (no bias), v projections become the fused ``qkv``; the audio modality-type
-    embedding is zeroed, so on audio alone the zoo encoder then computes whisper's encoder function.
+    embedding is zeroed, so on audio alone the zoo encoder then computes whisper's encoder function. Returns
+    ``{"loaded": {our key: file key}, "not_used": {file key: why}, "zeroed": [...]}`` (keys of ``net``); a
+    ValueError naming ``where`` and both sizes when the heads differ or nothing fits.
     """
-    dims, state = read_checkpoint(path)
-    if dims is not None and dims.get("n_audio_head") != net.config.num_heads:
-        raise ValueError(f"{path}: whisper has {dims.get('n_audio_head')} audio heads, the zoo model "
-                         f"{net.config.num_heads}; set model.num_heads to match")
+    config = net.config
+    if dims and dims.get("n_audio_head") != config.num_heads:
+        raise ValueError(f"{where}: whisper has {dims.get('n_audio_head')} audio heads (width "
+                         f"{dims.get('n_audio_state')}), the zoo model {config.num_heads} (width {config.width}); "
+                         f"set the model's num_heads and width to match")
     own = net.state_dict()
-    names = _zoo_audio_names(net.config.num_encoder_layers)
-    used = {theirs for theirs, ours in names.items()
-            if theirs in state and ours in own and own[ours].shape == state[theirs].shape}
-    updates = {names[theirs]: state[theirs] for theirs in used}
-    used |= {"encoder.positional_embedding"} & set(state)  # the zoo computes the same sinusoid table
-    for i in range(net.config.num_encoder_layers):
+    names = _zoo_audio_names(config.num_encoder_layers)
+    updates, loaded, not_used, used = {}, {}, {}, set()
+    for theirs, ours in names.items():
+        if theirs in state and ours in own:
+            if own[ours].shape == state[theirs].shape:
+                updates[ours], loaded[ours] = state[theirs], theirs
+                used.add(theirs)
+            else:
+                not_used[theirs] = f"shape {tuple(state[theirs].shape)}, ours {ours} {tuple(own[ours].shape)}"
+    for i in range(config.num_encoder_layers):
         theirs, ours = f"encoder.blocks.{i}.attn.", f"encoder.blocks.{i}.attn.qkv."
         parts = [f"{theirs}{n}.{p}" for n in ("query", "key", "value") for p in ("weight", "bias")]
         if not all(k in state for k in parts if k != f"{theirs}key.bias"):
@@ -178,11 +225,37 @@ def init_zoo_audio(net: zoo.MultimodalModel, path: str | Path) -> dict[str, list
         bias = torch.cat([query_bias, torch.zeros_like(query_bias), state[f"{theirs}value.bias"]])  # (3D,)
         if own[f"{ours}weight"].shape == weight.shape:
             updates |= {f"{ours}weight": weight, f"{ours}bias": bias}
+            loaded[f"{ours}weight"] = f"{theirs}{{query,key,value}}.weight (concatenated)"
+            loaded[f"{ours}bias"] = f"{theirs}{{query,value}}.bias (concatenated, key bias 0)"
             used |= set(parts) & set(state)
+        else:
+            not_used |= {k: f"shape {tuple(state[k].shape)}, ours {ours}weight {tuple(own[ours + 'weight'].shape)} "
+                            f"/ 3" for k in parts if k in state}
     if not updates:
-        raise ValueError(f"{path}: no whisper audio-encoder tensor fits this zoo model (width, mel bins)")
+        raise ValueError(f"{where}: no whisper audio-encoder tensor fits this zoo model (whisper width "
+                         f"{(dims or {}).get('n_audio_state', '?')}, ours {config.width}; mel bins)")
+    for key in state:
+        if key in used or key in not_used:
+            continue
+        if key == "encoder.positional_embedding":
+            not_used[key] = "not needed: the zoo computes the same sinusoid table"
+        elif key.startswith("decoder."):
+            not_used[key] = "the zoo decoder is not whisper's (arch zoo)"
+        elif re.match(r"encoder\.blocks\.(\d+)\.", key) and int(key.split(".")[2]) >= config.num_encoder_layers:
+            not_used[key] = f"no counterpart (this encoder has {config.num_encoder_layers} blocks)"
+        else:
+            not_used[key] = "no counterpart"
     type_embedding = own["encoder.type_embedding.weight"].clone()
     type_embedding[MODALITIES.index("audio")] = 0.0
     updates["encoder.type_embedding.weight"] = type_embedding
     net.load_state_dict(updates, strict=False)
-    return {"loaded": sorted(updates), "skipped": sorted(set(state) - used)}
+    return {"loaded": loaded, "not_used": not_used, "zeroed": ["encoder.type_embedding.weight[audio]"]}
+
+
+def init_zoo_audio(net: zoo.MultimodalModel, path: str | Path) -> dict[str, list[str]]:
+    """``load_zoo_audio_state`` from a local file; returns ``{"loaded": our keys, "skipped": file keys unused}``
+    (the positional table counts as used: the zoo computes the same one)."""
+    dims, state = read_checkpoint(path)
+    report = load_zoo_audio_state(net, dims, state, str(path))
+    skipped = [k for k, why in report["not_used"].items() if not why.startswith("not needed")]
+    return {"loaded": sorted([*report["loaded"], "encoder.type_embedding.weight"]), "skipped": sorted(skipped)}

@@ -22,7 +22,9 @@ from typing import Any
 
 import torch
 
+import zoo
 from tasks import TASKS, get_finetune
+from tasks.core import pretrained
 from tasks.core.contract import Optim, config_to_dict, warmup_cosine
 from tasks.core.checkpoints import checkpoint_task, load_checkpoint
 
@@ -43,8 +45,9 @@ def group_of(name: str) -> str:
 
 def build_config(task: str, preset: str, backbone: Mapping[str, Any] | None, options: Mapping[str, Any] | None,
                  lr: float | None, audio_checkpoint: str | None) -> Any:
-    """The task Config: the ``preset`` recipe, then ``options`` (Config fields; ``optim`` as a dict), ``backbone``
-    (``zoo.ModelConfig`` overrides merged into ``Config.model``) and ``lr``."""
+    """The task Config: the ``preset`` recipe, then ``options`` (Config fields; a dict for a nested one such as
+    ``optim`` or ``decoding`` changes only the keys it names), ``backbone`` (``zoo.ModelConfig`` overrides merged
+    into ``Config.model``) and ``lr``."""
     module = TASKS[task]
     if preset not in module.PRESETS:
         raise ValueError(f"model.preset: unknown {preset!r} for {task} (known: {', '.join(module.PRESETS)})")
@@ -53,17 +56,34 @@ def build_config(task: str, preset: str, backbone: Mapping[str, Any] | None, opt
     unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(config)})
     if unknown:
         raise ValueError(f"model.options: unknown {task} Config field(s) {', '.join(unknown)}")
+    for name, value in list(changes.items()):  # a nested Config (decoding): the preset's, with these keys changed
+        current = getattr(config, name)
+        if name != "optim" and isinstance(value, Mapping) and dataclasses.is_dataclass(current):
+            changes[name] = dataclasses.replace(current, **value)
     optim = {**dataclasses.asdict(config.optim), **dict(changes.pop("optim", None) or {})}
     if lr is not None:
         optim["lr"] = lr
     changes["optim"] = Optim(**optim)
     if backbone:
         changes["model"] = {**config.model, **dict(changes.get("model") or {}), **dict(backbone)}
-    if audio_checkpoint:
+    if audio_checkpoint:  # loaded by FineTune (tasks.core.pretrained); whisper's weights expect raw log-mel
         if task != "asr":
             raise ValueError(f"model.audio_checkpoint: task {task} has no audio input")
-        changes["init_checkpoint"] = audio_checkpoint
+        changes["feature_norm"] = whisper_feature_norm(changes.get("feature_norm"), "model.audio_checkpoint")
     return dataclasses.replace(config, **changes)
+
+
+def whisper_feature_norm(given: str | None, flag: str) -> str:
+    """``none`` (whisper's weights expect raw log-mel): options' ``feature_norm`` may be unset or none."""
+    if given not in (None, "none"):
+        raise ValueError(f"{flag}: whisper weights expect raw log-mel; drop options feature_norm: {given} "
+                         "(it becomes none)")
+    return "none"
+
+
+def _dims(dims: Mapping[str, int]) -> str:
+    return (f"width {dims['width']}, {dims['num_heads']} heads, {dims['num_encoder_layers']} + "
+            f"{dims['num_decoder_layers']} layers")
 
 
 class FineTune:
@@ -86,33 +106,90 @@ class FineTune:
             head_lr: learning rate of the output side (decoder and heads); default: lr.
             freeze: parameter groups not trained: text, image, audio, embedders, encoder, decoder, head
                 (a list, or names separated by commas: embedders,encoder).
-            init_from: a zoo checkpoint to start from (same task: every weight that fits; another task: the
-                shared backbone, heads re-initialised); prints which groups were loaded and which were not.
-            image_checkpoint: a local timm ViT checkpoint file for the image patch embedding.
-            audio_checkpoint: a local whisper checkpoint file for the audio stem and encoder (asr; needs
-                options {feature_norm: none}).
+            init_from: where the weights start (default: from scratch): a zoo checkpoint (same task: every
+                weight that fits; another task: the shared backbone, heads re-initialised); whisper:NAME or a
+                whisper checkpoint file (asr: the whole model with arch whisper, built at the file's dimensions;
+                the audio stem and encoder with arch zoo; feature_norm becomes none); timm:NAME or a timm ViT
+                file, .safetensors or .pth (the patch embedding, positions and blocks into the ViT image embedder
+                and the encoder where shapes fit). Names download when online (else an error naming the file to
+                pass); logs which tensors were loaded and which were not, and why (tasks.core.pretrained).
+            image_checkpoint: a local timm ViT file for the image embedder only (patch embedding and positions).
+            audio_checkpoint: a local whisper checkpoint file, as init_from (asr; feature_norm becomes none).
             data_info: filled in by zoo from the training data or the checkpoint: the tokenizer, labels,
                 answers or feature statistics as JSON (a string, so no YAML round trip changes a vocabulary).
         """
         if not data_info:
             raise ValueError("model.data_info is filled in from the training data or the checkpoint; leave it unset")
-        config = build_config(self.TASK, preset, backbone, options, lr, audio_checkpoint)
         info = json.loads(data_info)
+        source = pretrained.resolve(init_from) if init_from else None
+        audio = pretrained.read_file(audio_checkpoint, "model.audio_checkpoint") if audio_checkpoint else None
+        if audio is not None and audio.kind != "whisper":
+            raise ValueError(f"model.audio_checkpoint {audio_checkpoint}: not a whisper checkpoint "
+                             "(give other weights as model.init_from)")
+        whisper = [s for s in (source, audio) if s is not None and s.kind == "whisper"]
+        if len(whisper) > 1:
+            raise ValueError("model.init_from and model.audio_checkpoint both name whisper weights; give one")
+        if whisper:
+            options, backbone, info = self._for_whisper(whisper[0], preset, backbone, options, lr, info)
+        config = build_config(self.TASK, preset, backbone, options, lr, audio_checkpoint)
         super().__init__(config, info["tokenizer"], **{k: v for k, v in info.items() if k not in INFO_ONLY})
         self.hparams.clear()  # the task Module saved its own; keep this class's init arguments only
         self.save_hyperparameters()
+        if whisper:  # what whisper weights changed, so a checkpoint rebuilds the same model without them
+            self.hparams.update(options=options, backbone=backbone, data_info=json.dumps(info))
         self.data_info, self.head_lr = info, head_lr
         self.init_report: dict[str, Any] = {}
-        if init_from:
+        if source is not None and source.kind == "zoo":
             self.init_report = self.load_backbone(init_from)
+        elif source is not None and source.kind == "whisper":
+            self.init_report = pretrained.load_whisper(self, source)
+        elif source is not None:
+            self.init_report = pretrained.load_timm(self._vit_net("model.init_from", init_from), source)
+        if audio is not None:
+            self.init_report["audio_checkpoint"] = pretrained.load_whisper(self, audio, "model.audio_checkpoint")
         if image_checkpoint:
-            if getattr(self.net, "image", None) is None or not hasattr(self.net.image, "load_timm_checkpoint"):
-                raise ValueError(f"model.image_checkpoint: this {self.TASK} model has no ViT image embedder")
-            report = self.net.image.load_timm_checkpoint(image_checkpoint)
-            LOG.info(f"zoo: image tower from {image_checkpoint}: loaded {', '.join(report['loaded']) or 'nothing'}")
+            image = pretrained.read_file(image_checkpoint, "model.image_checkpoint")
+            if image.kind != "timm":
+                raise ValueError(f"model.image_checkpoint {image_checkpoint}: not a timm ViT state dict")
+            self.init_report["image_checkpoint"] = pretrained.load_timm(
+                self._vit_net("model.image_checkpoint", image_checkpoint), image, blocks=False,
+                flag="model.image_checkpoint")
         self.freeze_groups([freeze] if isinstance(freeze, str) else list(freeze or []))
 
     # ------------------------------------------------------------ starting points
+    def _for_whisper(self, source: pretrained.Source, preset: str, backbone: dict[str, Any] | None,
+                     options: dict[str, Any] | None, lr: float | None,
+                     info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any]]:
+        """options, backbone and data_info for whisper weights: ``feature_norm: none`` (no feature statistics),
+        and for ``arch: whisper`` the model built at the file's dimensions; both logged."""
+        if self.TASK != "asr":
+            raise ValueError(f"model.init_from {source.spec}: whisper weights fit the asr task, not {self.TASK}")
+        from tasks.asr.whisper_reference import ARCH_DIMS, architecture
+
+        options = dict(options or {})
+        config = build_config(self.TASK, preset, backbone, options, lr, None)
+        options["feature_norm"] = whisper_feature_norm(options.get("feature_norm"), f"model.init_from {source.spec}")
+        if config.feature_norm != "none":
+            LOG.info(f"zoo: feature_norm none: whisper weights ({source.spec}) expect raw log-mel")
+        info = {**info, "feature_stats": None} if "feature_stats" in info else info
+        if config.arch == "whisper" and source.dims:
+            wanted = architecture(source.dims, f"model.init_from {source.label}")
+            configured = zoo.preset(config.preset, **config.model)
+            have = {name: getattr(configured, name) for name in ARCH_DIMS}
+            if have != wanted:
+                LOG.info(f"zoo: the whisper model is built at the dimensions of {source.label}: "
+                         f"{_dims(wanted)} (configured: {_dims(have)})")
+                backbone = {**(backbone or {}), **wanted}
+        return options, backbone, info
+
+    def _vit_net(self, flag: str, value: str) -> Any:
+        """The backbone whose ViT image embedder takes timm weights; a ValueError when there is none."""
+        net = getattr(self, "net", None)
+        if not hasattr(getattr(net, "image", None), "timm_updates"):
+            raise ValueError(f"{flag} {value}: this {self.TASK} model has no ViT image embedder (timm weights need "
+                             "a task with images and image_stem: patch)")
+        return net
+
     def load_backbone(self, path: str) -> dict[str, Any]:
         """Copy the weights of a zoo checkpoint group by group; returns and logs what was and was not loaded.
 
