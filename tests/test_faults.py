@@ -196,7 +196,7 @@ FAULTS = [
                                                "{tmp}/caps")),
           r"zoo: error: .*0\.png: not a readable image"),  # decoded lazily: the fresh run folder is removed
     Fault("corrupt-audio", _then(_speech_with_bad_wav, _fit("asr", "--data.path", "{tmp}/data")),
-          r"zoo: error: .*utt02\.wav: "),
+          r"zoo: error: {tmp}/data/metadata\.csv:4: audio file .*utt02\.wav is not readable audio \("),
     # ---- checkpoints
     Fault("random-bytes-checkpoint", _write(lambda tmp: ["test", "--task", "sentiment", "--ckpt_path",
                                                          str(tmp / "r.ckpt")], {"r.ckpt": bytes(range(7, 256)) * 9}),

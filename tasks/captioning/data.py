@@ -13,6 +13,7 @@ import torch
 from tasks.core import vision
 from tasks.core.data import fingerprint_params, load_hub, require_file
 from tasks.core.inputs import read_text, resolve_inside, text_lines
+from tasks.core.own_data import split_name
 from tasks.core.samplers import EpochSampler as BaseEpochSampler
 from tasks.core.seq2seq_task import by_split
 from tasks.generators import shapes_captions
@@ -43,7 +44,10 @@ def check_captions(captions: Any, where: str) -> list[str]:
 
 
 def read_captions_folder(root: Path) -> list[dict]:
-    """Rows (``id``, ``image_path``, ``captions``, ``split``) of ``root/captions.jsonl``; bad lines name file:line."""
+    """Rows (``id``, ``image_path``, ``captions``, ``split``) of ``root/captions.jsonl``; bad lines name file:line.
+
+    ``split`` accepts the names of every own-data table (``own_data.SPLIT_NAMES``: valid, dev, ...) as train, val
+    or test; None when the line has none."""
     path = require_file(root / "captions.jsonl", 'captions.jsonl with {"image", "captions", ["split"]} per line')
     rows = []
     for line_no, line in text_lines(path):
@@ -55,9 +59,7 @@ def read_captions_folder(root: Path) -> list[dict]:
             raise ValueError(f"{path}:{line_no}: not valid JSON ({error.msg})") from None
         if not isinstance(item, dict) or not isinstance(item.get("image"), str):
             raise ValueError(f"{path}:{line_no}: missing field 'image' (a path relative to {root})")
-        split = item.get("split")
-        if split not in (None, "train", "val", "test"):
-            raise ValueError(f"{path}:{line_no}: split must be train, val or test, got {split!r}")
+        split = split_name(item.get("split"), f"{path}:{line_no}", "field 'split'")
         image = resolve_inside(root, item["image"], f"{path}:{line_no}: field 'image'")
         rows.append({"id": item.get("id", item["image"]), "image_path": str(image),
                      "captions": check_captions(item.get("captions"), f"{path}:{line_no}"), "split": split})

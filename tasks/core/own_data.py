@@ -6,7 +6,8 @@ A data source is a file, a folder or ``hub:OWNER/NAME``:
   ``reports.jsonl``, ``metadata.csv``, ...) or files named ``train.*``, ``val.*`` (or ``validation.*``, ``dev.*``)
   and ``test.*``; file paths inside a table (images, audio) are relative to the table's folder;
 * **columns** map the task's field names to yours: ``"text=review,label=stars"`` (or a dict);
-* **splits** come from separate files, else from a ``split`` column (train, val/validation/valid/dev, test), else
+* **splits** come from separate files, else from a ``split`` column (``SPLIT_NAMES``: train/training,
+  val/valid/validation/validate/dev, test/testing; any case), else
   they are carved out of train with a seed: ``test_fraction`` first, then ``val_fraction`` of what is left
   (a split that exists is never carved);
 * a **hub id** is loaded with ``datasets.load_dataset`` (only when asked; offline it fails with one line).
@@ -135,16 +136,26 @@ def get_field(row: Mapping[str, Any], name: str, columns: Mapping[str, str], ali
     return None
 
 
-def split_of(row: Mapping[str, Any], column: str) -> str | None:
-    """The row's split from ``column`` (None when the row has none)."""
-    value = row.get(column)
+def split_name(value: Any, where: str, field: str = "split") -> str | None:
+    """``value`` as train, val or test through ``SPLIT_NAMES`` (any case; None when empty): the one mapping of every
+    reader of a split field, so a name accepted in one layout is accepted in all. An unknown name is a ``DataError``
+    naming ``where`` and ``field`` and listing the accepted names."""
     if value is None or str(value).strip() == "":
         return None
     name = SPLIT_NAMES.get(str(value).strip().lower())
     if name is None:
-        raise ValueError(f"{row.get('_where', '?')}: unknown split {value!r} in column {column!r} "
-                         f"(use train, val or test)")
+        raise DataError(f"{where}: unknown split {value!r} in {field} (use {accepted_split_names()})")
     return name
+
+
+def accepted_split_names() -> str:
+    """The accepted split names, grouped by split: ``train, training; val, valid, ...; test, testing``."""
+    return "; ".join(", ".join(n for n, s in SPLIT_NAMES.items() if s == split) for split in SPLITS)
+
+
+def split_of(row: Mapping[str, Any], column: str) -> str | None:
+    """The row's split from ``column`` (None when the row has none)."""
+    return split_name(row.get(column), row.get("_where", "?"), f"column {column!r}")
 
 
 def carve(splits: dict[str, list], val_fraction: float, test_fraction: float, seed: int,

@@ -12,6 +12,7 @@ from typing import Any
 from tasks.core import vision
 from tasks.core.data import require_file
 from tasks.core.inputs import read_text, resolve_inside
+from tasks.core.own_data import split_name
 from tasks.core.seq2seq_task import by_split
 from tasks.generators import chest_phantom
 
@@ -84,10 +85,8 @@ def read_report_csv(path: Path, val_size: int) -> dict[str, list[dict]]:
         rows = []
         for line_no, item in enumerate(reader, start=2):
             where = f"{path}:{line_no}"
-            split = (item.get(columns["split"]) or "").strip().lower() if columns["split"] else ""
-            split = {"validate": "val", "validation": "val", "": None}.get(split, split)
-            if split not in (None, "train", "val", "test"):
-                raise ValueError(f"{where}: split must be train, validate/val or test, got {split!r}")
+            split = split_name(item.get(columns["split"]), where, f"column {columns['split']!r}") \
+                if columns["split"] else None
             rows.append({"id": item[columns["id"]] if columns["id"] else f"row-{line_no}",
                          "image_path": str(resolve_inside(path.parent, item[columns["image_path"]] or "",
                                                        f"{where}: column {columns['image_path']!r}")),
