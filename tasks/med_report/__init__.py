@@ -7,8 +7,11 @@
 * Real benchmarks: ``iu-xray`` (R2Gen layout: ``annotation.json`` with train/val/test lists of
   ``{id, report, image_path: [...]}`` and ``images/``; the first image of a study is used) and
   ``mimic-cxr`` (a CSV with an image path, a report/findings and a split column; paths relative to the CSV).
-* Primary metric: BLEU-4, higher is better; also BLEU-1..3, ROUGE-L, CIDEr-D and clinical efficacy
-  (``ce_precision``/``ce_recall``/``ce_f1`` micro over the labeler's findings, ``ce_f1/<finding>`` each).
+* Primary metric: BLEU-4, higher is better; also BLEU-1..3, ROUGE-L, CIDEr-D and clinical efficacy over
+  chest-radiograph findings (``ce_precision``/``ce_recall``/``ce_f1`` micro over the CheXpert-style labeler's
+  findings, ``ce_f1/<finding>`` each). The labeler reads any text as a chest report, so ``Config.clinical``
+  switches these metrics: on for the built-in data and every ``zoo bench`` benchmark, off by default when
+  fine-tuning on your own data (``tasks/med_report/finetune.py``).
 
 The recipes' measured figures and what was tried: docs/recipes/med_report.md.
 """
@@ -16,6 +19,7 @@ The recipes' measured figures and what was tried: docs/recipes/med_report.md.
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,15 +28,18 @@ from typing import Any
 import torch
 
 from tasks.core import seq2seq, seq2seq_task, vision
-from tasks.core.contract import Benchmark, Optim, TaskSpec
+from tasks.core.contract import Benchmark, Optim, TaskSpec, optional_field
 from tasks.core.data import data_source, fingerprint_files, generated_splits
 from tasks.generators import chest_phantom
+from tasks.med_report import clinical_rules
 from tasks.med_report.clinical import ClinicalEfficacy
 from tasks.med_report.data import (CSV_COLUMNS, PHANTOM_SEED, PHANTOM_SIZES, check_report, csv_path,
                                    generate_phantoms, read_iu_xray, read_report_csv)
 from tasks.metrics.caption import CaptionMetrics
 from tasks.metrics.caption_scores import rouge_l_scores
 from tasks.metrics.text import coco_tokenize
+
+LOG = logging.getLogger(__name__)
 
 SPEC = TaskSpec(
     name="med_report",
@@ -70,11 +77,16 @@ class Config:
     val_size: int = 200  # held out of train (seeded) when the source has no validation split
     decoding: seq2seq.Decoding = seq2seq.Decoding(num_beams=3, max_new_tokens=70)
     optim: Optim = Optim()
+    # the chest-radiograph clinical-efficacy metrics (ce_*): None = auto (on, except when fine-tuning on your own
+    # data), True = always, False = never; left out of records and config hashes while None
+    clinical: bool | None = optional_field(None)
 
     def __post_init__(self) -> None:
         seq2seq.check_generation_config(self, SPEC.benchmark_names)
         if self.max_length < 3 or self.max_indication_length < 1:
             raise ValueError("max_length must be at least 3 and max_indication_length at least 1")
+        if self.clinical is not None and not isinstance(self.clinical, bool):
+            raise ValueError(f"clinical must be true, false or null (auto), got {self.clinical!r}")
 
 
 # ---------------------------------------------------------------- presets (recipes)
@@ -179,12 +191,38 @@ class DataModule(seq2seq_task.DataModule):
 
 
 # ---------------------------------------------------------------- model
+CLINICAL_NOTE = ("zoo: clinical efficacy (ce_precision, ce_recall, ce_f1, ce_f1/<finding>) scores chest-radiograph "
+                 "findings only (" + ", ".join(clinical_rules.LABELS) + "), read by a CheXpert-style labeler")
+
+
 class Module(seq2seq_task.Module):
-    """Report generator on the shared backbone: image | indication → fusion encoder → text decoder."""
+    """Report generator on the shared backbone: image | indication → fusion encoder → text decoder.
+
+    The clinical-efficacy metrics are computed unless ``config.clinical`` is False (``use_clinical`` switches
+    them; the fine-tuning ``Model`` turns them off for own data in auto mode)."""
 
     CONFIG = Config
     INPUTS = ("image", "text", "text_mask")
     NUM_SHOWN = 3
+
+    def __init__(self, config: Any, tokenizer: Mapping[str, Any]) -> None:
+        super().__init__(config, tokenizer)
+        self.use_clinical(self.config.clinical is not False)
+
+    def use_clinical(self, enabled: bool) -> None:
+        """Compute the chest-radiograph clinical-efficacy metrics (``ce_*``) or leave them out of val and test."""
+        self.clinical = enabled
+        for metrics in self.metrics.values():
+            if enabled and "clinical" not in metrics:
+                metrics["clinical"] = ClinicalEfficacy()
+            elif not enabled and "clinical" in metrics:
+                del metrics["clinical"]
+
+    def on_test_epoch_end(self) -> None:
+        """The test metrics and samples, then (when computed) what the ``ce_*`` metrics measure."""
+        super().on_test_epoch_end()
+        if self.clinical and self.trainer.is_global_zero:
+            LOG.info(CLINICAL_NOTE)
 
     @staticmethod
     def text_positions(config: Config) -> int:
@@ -198,13 +236,15 @@ class Module(seq2seq_task.Module):
     def update_metrics(metrics: torch.nn.ModuleDict, predictions: list[str], references: list[str],
                        ids: list[str]) -> None:
         metrics["text"].update(predictions, [[r] for r in references], ids=ids)
-        metrics["clinical"].update(predictions, references, ids=ids)
+        if "clinical" in metrics:
+            metrics["clinical"].update(predictions, references, ids=ids)
 
     @staticmethod
     def metric_values(metrics: torch.nn.ModuleDict) -> dict[str, float]:
-        values = {**metrics["text"].compute(), **metrics["clinical"].compute()}
-        metrics["text"].reset()
-        metrics["clinical"].reset()
+        values = {}
+        for metric in metrics.values():
+            values.update(metric.compute())
+            metric.reset()
         return {name: float(value) for name, value in values.items()}
 
     def example_scores(self, predictions: list[str], references: list[str]) -> list[float]:
