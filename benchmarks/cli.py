@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import interrupts
+from benchmarks.console import say
 from benchmarks.errors import USER_ERRORS, report
 from leaderboard.store import PUBLISHED_DIR, locate_record, user_records_dir, user_runs_dir
 
@@ -282,7 +283,10 @@ class _MessageLines(logging.StreamHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self._warning = record.levelno >= logging.WARNING
-        super().emit(record)
+        try:
+            say(self.format(record), self.stream)  # on a line of its own while a progress bar is drawn
+        except Exception:  # noqa: BLE001 - logging's own contract: report, never raise
+            self.handleError(record)
 
     @property
     def stream(self) -> Any:

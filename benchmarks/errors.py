@@ -13,6 +13,9 @@ def report(error: BaseException) -> int:
     """Print the first line of ``error`` as ``zoo: error: ...`` and return 2; re-raise it under ``ZOO_DEBUG``."""
     if os.environ.get("ZOO_DEBUG"):
         raise error
+    from benchmarks.console import close_bars
+
     message = str(error).splitlines()[0] if str(error) else type(error).__name__
-    print(f"zoo: error: {message}", file=sys.stderr)
+    close_bars()  # a run stopped mid-epoch leaves its bar open: the error starts a line of its own
+    print(f"zoo: error: {message}", file=sys.stderr, flush=True)
     return 2

@@ -95,5 +95,8 @@ def as_interrupted(error: BaseException) -> Interrupted | None:
 
 def report(error: Interrupted, what: str) -> int:
     """Print one line ``zoo: interrupted by SIG...: WHAT`` on stderr; return 130 (SIGINT) or 143 (SIGTERM)."""
+    from benchmarks.console import close_bars
+
+    close_bars()
     print(f"zoo: interrupted by {signal.Signals(error.signum).name} {what}", file=sys.stderr, flush=True)
     return EXIT_STATUS.get(signal.Signals(error.signum), 128 + error.signum)

@@ -17,6 +17,7 @@ checkpoint works too. User errors print one line ``zoo: error: ...`` and exit 2 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import json
@@ -30,6 +31,7 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
+from benchmarks.console import say
 from benchmarks.errors import USER_ERRORS, report
 from benchmarks.interrupts import Interrupted, as_interrupted
 from benchmarks.run import check_writable
@@ -37,6 +39,8 @@ from tasks.core.resume import ResumePoint
 from tasks.metrics.gather import gather_rows
 
 WEIGHT_ARGS = ("init_from", "image_checkpoint", "audio_checkpoint")  # starting points: unused when resuming
+# Config fields that may differ from the checkpoint in validate/test/predict: how text is decoded, what is scored
+EVAL_OPTIONS = ("decoding", "num_beams", "ctc_decoding", "ctc_decoding_weight", "clinical")
 
 
 CONFIG_GROUPS = ("--trainer", "--model", "--data", "--checkpoint")  # each also takes a YAML file (or inline YAML)
@@ -72,13 +76,24 @@ def task_from_argv(argv: Sequence[str]) -> str:
 
 
 class _SaveConfig(SaveConfigCallback):
-    """Lightning's config.yaml, without ``model.data_info`` (the vocabulary belongs to the checkpoint, and the
-    saved config should run again on other data)."""
+    """Lightning's config.yaml, at the run's root (``trainer.default_root_dir``) rather than in the logger's version
+    folder, and without ``model.data_info`` (the vocabulary belongs to the checkpoint, and the saved config should
+    run again on other data)."""
 
     def __init__(self, parser: LightningArgumentParser, config: Any, *args: Any, **kwargs: Any) -> None:
         config = copy.deepcopy(config)
         config.model.data_info = None
         super().__init__(parser, config, *args, **kwargs)
+        self.path: Path | None = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.already_saved:
+            return
+        self.path = Path(trainer.default_root_dir) / self.config_filename
+        if trainer.is_global_zero:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.parser.save(self.config, str(self.path), skip_none=False, overwrite=True, multifile=self.multifile)
+        self.already_saved = trainer.strategy.broadcast(True)
 
 
 class LastCheckpoint(ResumePoint):
@@ -101,28 +116,55 @@ class LastCheckpoint(ResumePoint):
             self.path = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
 
 
+def write_rows(rows: list[dict], path: Path, what: str, is_global_zero: bool) -> int:
+    """Write every process's ``rows``, the first of each id, to the JSONL ``path`` (by rank 0, atomically); returns
+    how many. A full disk or a read-only folder leaves no partial file and is one ``ValueError`` line."""
+    unique = gather_rows(rows)
+    if not is_global_zero:
+        return len(unique)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in unique), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise ValueError(f"{path}: cannot write the {what} ({error.strerror or error})") from None
+    return len(unique)
+
+
 class PredictionsWriter(pl.Callback):
     """Collects ``predict_step`` rows and writes them, once per id, to a JSONL file (rank 0, atomically)."""
 
     def __init__(self, path: Path) -> None:
-        self.path, self.rows = path, []
+        self.path, self.rows, self.written = path, [], 0
 
     def on_predict_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
                              batch_idx: int, dataloader_idx: int = 0) -> None:
         self.rows.extend(outputs)
 
     def on_predict_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        unique = gather_rows(self.rows)  # every process's rows, the first of each id
+        self.written = write_rows(self.rows, self.path, "predictions", trainer.is_global_zero)
+
+    def on_predict_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:  # after the progress bar has closed its line
+            say(f"zoo: wrote {self.written} predictions to {self.path}")
+
+
+class TestPredictionsWriter(pl.Callback):
+    """``zoo test``: every test example's row (``id``, ``prediction``, ``reference``, ``score``: the example's own
+    metric), as ``zoo bench`` keeps them, in a JSONL file (rank 0, atomically)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.written = path, 0
+
+    def on_test_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        rows = [{**row, "id": str(row["id"]), "score": float(row["score"])} for row in module.predictions]
+        self.written = write_rows(rows, self.path, "test predictions", trainer.is_global_zero)
+
+    def on_test_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if trainer.is_global_zero:
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in unique), encoding="utf-8")
-                os.replace(tmp, self.path)
-            except OSError as error:  # a full disk or a read-only folder: no partial file, one line
-                tmp.unlink(missing_ok=True)
-                raise ValueError(f"{self.path}: cannot write the predictions ({error.strerror or error})") from None
-            print(f"zoo: wrote {len(unique)} predictions to {self.path}")
+            say(f"zoo: wrote {self.written} test predictions to {self.path}")
 
 
 class ZooCLI(LightningCLI):
@@ -130,8 +172,9 @@ class ZooCLI(LightningCLI):
 
     current: ZooCLI | None = None  # the one being built or run: an interruption asks its trainer where it stopped
 
-    def __init__(self, task: str, *args: Any, **kwargs: Any) -> None:
-        self.task, self._data = task, None
+    def __init__(self, task: str, *args: Any, print_resolved: Any = None, **kwargs: Any) -> None:
+        """``print_resolved``: a stream to print the resolved config to instead of running (``--print_config``)."""
+        self.task, self._data, self.print_resolved = task, None, print_resolved
         ZooCLI.current = self
         super().__init__(*args, **kwargs)
 
@@ -139,7 +182,9 @@ class ZooCLI(LightningCLI):
         parser.add_argument("--task", default=self.task, help="the task (read before parsing: give it on the "
                                                              "command line or as task: in the --config file)")
         parser.add_argument("--output", default=None, help="predict: the predictions JSONL (default: "
-                                                           "predictions.jsonl in the checkpoint's run folder)")
+                                                           "predictions.jsonl in the checkpoint's run folder); "
+                                                           "test: the per-example test rows (default: "
+                                                           "test_predictions.jsonl there)")
         parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
         parser.set_defaults({"trainer.default_root_dir": f"runs/finetune/{self.task}",
                              "trainer.enable_checkpointing": False})  # LastCheckpoint writes last.ckpt
@@ -176,6 +221,7 @@ class ZooCLI(LightningCLI):
             return
         checkpoint = load_checkpoint(sub.ckpt_path, expected_task=self.task)
         hparams = dict(checkpoint["hyper_parameters"])
+        saved_config = dict(hparams["config"])
         if "data_info" not in hparams:  # a `zoo bench` checkpoint: the Config and the data's vocabulary
             info = {k: hparams[k] for k in ("tokenizer", "labels", "answers", "feature_stats") if k in hparams}
             hparams = {"preset": "smoke", "options": hparams["config"],
@@ -183,11 +229,55 @@ class ZooCLI(LightningCLI):
         model = {**{k: None for k in ("backbone", "options", "lr", "head_lr", "freeze")},
                  **{k: v for k, v in hparams.items() if k not in ("task", "config", "_instantiator")},
                  **dict.fromkeys(WEIGHT_ARGS)}
+        if self.config.subcommand != "fit":  # resuming a fit takes the checkpoint's model as it is
+            model["options"] = self._evaluation_options(sub.model, model, saved_config, Path(sub.ckpt_path))
         self.config = self.parser.parse_object({self.config.subcommand: {"model": model}}, self.config)
+
+    def _evaluation_options(self, given: Any, saved: dict, config: dict, path: Path) -> dict | None:
+        """The checkpoint's ``options`` with the evaluation settings given here (``EVAL_OPTIONS``: decoding and
+        the like), said in one line; any other model setting given here that differs from the checkpoint is a
+        ``ValueError`` naming the flag (sizes and the tokenizer are the checkpoint's), or, for a training-only
+        setting, a note that it is not used."""
+        defaults = {n: p.default for n, p in inspect.signature(self.model_class.__init__).parameters.items()}
+        options = dict(saved.get("options") or {})
+        changed = []
+        for name, value in dict(given.get("options") or {}).items():
+            if name in EVAL_OPTIONS:
+                base = config.get(name)
+                merged = {**base, **value} if isinstance(base, dict) and isinstance(value, dict) else value
+                if merged != base:
+                    options[name] = merged
+                    changed.append(f"{name} {_differences(base, merged)}")
+            elif name not in config:
+                raise ValueError(f"--model.options: unknown {self.task} Config field {name!r}")
+            elif _plain(value) != _plain(config[name]):
+                raise ValueError(f"--model.options {name}: {value!r} here, {config[name]!r} in {path}; sizes, the "
+                                 "tokenizer and other model settings come from the checkpoint (only "
+                                 f"{', '.join(EVAL_OPTIONS)} may change for evaluation)")
+        sizes = _backbone_sizes(config)
+        for name, value in dict(given.get("backbone") or {}).items():
+            if name not in sizes:
+                raise ValueError(f"--model.backbone: unknown zoo.ModelConfig field {name!r}")
+            if _plain(value) != _plain(sizes[name]):
+                raise ValueError(f"--model.backbone {name}: {value!r} here, {sizes[name]!r} in {path}; "
+                                 "the backbone's sizes come from the checkpoint")
+        preset = given.get("preset")
+        if preset not in (defaults.get("preset"), saved.get("preset"), config.get("preset")):
+            raise ValueError(f"--model.preset {preset}: {path} was trained from preset {saved.get('preset')!r}; "
+                             "the model comes from the checkpoint")
+        unused = [f"--model.{n}" for n in ("lr", "head_lr", "freeze", *WEIGHT_ARGS)
+                  if given.get(n) not in (defaults.get(n), saved.get(n), None, [])]
+        if unused:
+            say(f"zoo: {', '.join(unused)}: training settings, not used by {self.config.subcommand}", sys.stderr)
+        if changed:
+            say(f"zoo: {self.config.subcommand} with the checkpoint's model; changed here: {'; '.join(changed)}")
+        return options or None
 
     def before_instantiate_classes(self) -> None:
         """Fit (or evaluate without a checkpoint): build ``model.data_info`` from the training data."""
+        from tasks.core.adapter import tokenizer_of
         from tasks.core.finetune import build_config
+        from tasks.core.sizing import describe, merge_options
 
         sub = self.config[self.subcommand]
         if sub.model.data_info:
@@ -195,28 +285,64 @@ class ZooCLI(LightningCLI):
         m = sub.model
         config = build_config(self.task, m.preset, m.backbone, m.options, m.lr, m.audio_checkpoint)
         self._data = self.datamodule_class(**sub.data.as_dict())
-        sub.model.data_info = json.dumps(self._data.data_info(config))
+        info = self._data.data_info(config)
+        if info["source"] == "own":  # sizes measured from your data, under what the config and flags set
+            given = dict(m.options or {})
+            measured = self._data.adapter.own_data_options(config, self._data.load(config)["train"],
+                                                           tokenizer_of(info))
+            if describe(measured, given):
+                say(f"zoo: sized from your train split: {describe(measured, given)} (set any with --model.options)")
+            sub.model.options = merge_options(measured, given) or None
+            build_config(self.task, m.preset, m.backbone, sub.model.options, m.lr, m.audio_checkpoint)
+        sub.model.data_info = json.dumps(info)
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
         if self._data is not None:
             self.datamodule = self._data  # the instance that already read the data
         sub = self.config[self.subcommand]
-        if self.subcommand == "predict":
-            output = self.predictions_path(sub)
+        if self.subcommand in ("predict", "test"):
+            name = "predictions.jsonl" if self.subcommand == "predict" else "test_predictions.jsonl"
+            output = self.predictions_path(sub, name)
             if output.is_dir():
-                raise ValueError(f"--output {output} is a folder; give a file name such as {output}/predictions.jsonl")
-            check_writable(output.parent, "--output folder")  # before predicting, not after
-            self.trainer.callbacks.append(PredictionsWriter(output))
+                raise ValueError(f"--output {output} is a folder; give a file name such as {output}/{name}")
+            check_writable(output.parent, "--output folder")  # before running, not after
+            writer = PredictionsWriter if self.subcommand == "predict" else TestPredictionsWriter
+            self.trainer.callbacks.append(writer(output))
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        if self.print_resolved:
+            print(self.resolved_config(subcommand), end="", file=self.print_resolved)
+            return
+        super()._run_subcommand(subcommand)
+        if subcommand == "fit" and self.trainer.is_global_zero:
+            point = next((c for c in self.trainer.callbacks if isinstance(c, ResumePoint)), None)
+            saved = next((c.path for c in self.trainer.callbacks if isinstance(c, _SaveConfig)), None)
+            where = [f"checkpoint {point.path}" if point is not None and point.path.is_file() else None,
+                     f"config {saved}" if saved is not None and saved.is_file() else None]
+            say(f"zoo: fit done: {'; '.join(w for w in where if w) or 'nothing saved'}")
+
+    def resolved_config(self, subcommand: str) -> str:
+        """The subcommand's config as YAML with the model's resolved settings (preset, measured sizes, config file,
+        flags) written out in ``model.backbone``, ``model.options`` and ``model.lr``: what ``--print_config`` shows."""
+        from tasks.core.contract import config_to_dict
+
+        config = self.config[subcommand].clone()
+        resolved = config_to_dict(self.model.config)
+        config.model.backbone = resolved.pop("model")
+        config.model.lr = resolved.pop("optim")["lr"]
+        config.model.options = {k: v for k, v in resolved.items() if k not in ("benchmark", "data_dir", "preset")}
+        config.model.data_info = None
+        return self._subcommand_parsers[subcommand].dump(config, skip_none=False)
 
     @staticmethod
-    def predictions_path(sub: Any) -> Path:
+    def predictions_path(sub: Any, name: str = "predictions.jsonl") -> Path:
         if sub.output:
             return Path(sub.output)
         if sub.ckpt_path:
             folder = Path(sub.ckpt_path).parent
-            return (folder.parent if folder.name == "checkpoints" else folder) / "predictions.jsonl"
-        return Path(sub.trainer.default_root_dir) / "predictions.jsonl"
+            return (folder.parent if folder.name == "checkpoints" else folder) / name
+        return Path(sub.trainer.default_root_dir) / name
 
 
 def _list_option(argv: Sequence[str], flag: str) -> list[str]:
@@ -242,14 +368,23 @@ def main(argv: Sequence[str]) -> int:
     from tasks import get_finetune
 
     warnings.filterwarnings("ignore", message=r".*LightningCLI's args parameter is intended.*")
+    # Lightning's default logger is the CSV one when TensorBoard is missing, which is what zoo wants: nothing to do
+    warnings.filterwarnings("ignore", message=r".*`tensorboardX` has been removed as a dependency.*")
+    if argv and argv[0] != "fit":  # training callbacks (Timer, ...) in a checkpoint do not matter to evaluation
+        warnings.filterwarnings("ignore", message=r".*callbacks used to create the checkpoint need to be provided.*")
     os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")  # Lightning 2.6 calls deprecated helpers
     try:
         task = task_from_argv(argv[1:])
         finetune = get_finetune(task)
-        ZooCLI(task, finetune.Model, finetune.Data, args=_list_option(argv, "--data.predict"),
-               seed_everything_default=0,
-               save_config_callback=_SaveConfig, save_config_kwargs={"overwrite": True},
-               auto_configure_optimizers=False, parser_kwargs={"prog": "zoo"})
+        # --print_config: read the data and build the model first, so that it shows the sizes measured from the data
+        resolved = "--print_config" in argv and "--help" not in argv and "-h" not in argv
+        args = [a for a in argv if not (resolved and a == "--print_config")]
+        out = sys.stdout if resolved else None
+        with contextlib.redirect_stdout(sys.stderr) if resolved else contextlib.nullcontext():  # stdout: YAML only
+            ZooCLI(task, finetune.Model, finetune.Data, args=_list_option(args, "--data.predict"),
+                   print_resolved=out, seed_everything_default=0,
+                   save_config_callback=_SaveConfig, save_config_kwargs={"overwrite": True},
+                   auto_configure_optimizers=False, parser_kwargs={"prog": "zoo"})
         return 0
     except USER_ERRORS as error:
         return report(error)
@@ -275,3 +410,23 @@ def _where_stopped(error: Interrupted) -> Interrupted:
         trainer.state.fn.value if trainer.state.fn else "")
     return Interrupted(error.signum, int(trainer.global_step), stage, point.path if saved else None,
                        point.saved_step if saved else None)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with tuples as lists, as a checkpoint's saved config holds them."""
+    return json.loads(json.dumps(value))
+
+
+def _differences(before: Any, after: Any) -> str:
+    """``a 3 → 1, b 2 → 4`` for two dicts, else ``before → after``."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        return ", ".join(f"{k} {before.get(k)} → {after[k]}" for k in after if after[k] != before.get(k))
+    return f"{before} → {after}"
+
+
+def _backbone_sizes(config: dict) -> dict[str, Any]:
+    """Every ``zoo.ModelConfig`` field of a saved task config: its size preset's, with its ``model`` overrides."""
+    import zoo.config
+
+    base = zoo.config.PRESETS.get(config.get("preset"), zoo.config.ModelConfig())
+    return {**zoo.config.config_to_dict(base), **dict(config.get("model") or {})}

@@ -33,6 +33,9 @@ def test_readme_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
     write_reviews(tmp_path / "reviews.csv")
     write_captions(tmp_path / "my_captions")
+    (tmp_path / "new_images").mkdir()
+    for name in ("img00.png", "img01.png"):
+        shutil.copy(tmp_path / "my_captions" / name, tmp_path / "new_images" / name)
     (tmp_path / "new_reviews.txt").write_text("what a great film\nboring and slow\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     for command in readme_commands():
@@ -41,4 +44,18 @@ def test_readme_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
             .splitlines()]
     assert [r["id"] for r in rows] == ["new_reviews.txt:1", "new_reviews.txt:2"]
     assert (tmp_path / "runs/finetune/sentiment-head/checkpoints/last.ckpt").is_file()
-    assert (tmp_path / "runs/finetune/captioning/checkpoints/last.ckpt").is_file()
+    captions = [json.loads(line) for line in (tmp_path / "runs/finetune/captioning/predictions.jsonl").read_text()
+                .splitlines()]
+    assert sorted(Path(r["id"]).name for r in captions) == ["img00.png", "img01.png"]
+    tested = (tmp_path / "runs/finetune/captioning/test_predictions.jsonl").read_text().splitlines()
+    assert tested and all("reference" in json.loads(line) for line in tested)
+    assert (tmp_path / "runs/finetune/captioning/config.yaml").is_file()
+
+
+def test_captions_folder_script_writes_the_readme_layout(tmp_path: Path) -> None:
+    from scripts.write_captions_folder import write_folder
+
+    counts = write_folder(tmp_path / "my_captions", images=40, seed=0, size=80)
+    rows = [json.loads(line) for line in (tmp_path / "my_captions" / "captions.jsonl").read_text().splitlines()]
+    assert counts == {"train": 32, "valid": 4, "test": 4} and len(rows) == 40
+    assert all((tmp_path / "my_captions" / r["image"]).is_file() and r["captions"] for r in rows)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks import captioning
+from tasks.core import sizing
 from tasks.core.adapter import IMAGE_SUFFIXES, Adapter, image_field, row_id, tokenizer_of
 from tasks.core.finetune import FineTune
 from tasks.core.own_data import get_field
@@ -44,6 +45,14 @@ class CaptioningAdapter(Adapter):
     def info(self, config: Any, train: Any) -> dict:
         texts = captioning.tokenizer_texts(train)
         return {"tokenizer": captioning.build_tokenizer(config.tokenizer, texts).to_dict()}
+
+    def own_data_options(self, config: Any, train: Any, tokenizer: Any) -> dict:
+        """Images at ``sizing.IMAGE_SIZE``; captions as long as 95% of the train captions, decoded without
+        repeating a phrase (``sizing.NO_LOOPS``)."""
+        length = sizing.percentile_length(tokenizer, captioning.tokenizer_texts(train), extra=2, floor=8,
+                                          ceiling=64)
+        return {**sizing.image_options(config), "max_length": length,
+                "decoding": {"max_new_tokens": length - 1, **sizing.NO_LOOPS}}
 
     def install(self, dm: Any, splits: dict, info: dict) -> None:
         dm.tokenizer = tokenizer_of(info)

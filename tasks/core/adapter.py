@@ -54,6 +54,11 @@ class Adapter:
         """Put the splits and the checkpoint's vocabulary into the task's DataModule ``dm``."""
         raise NotImplementedError
 
+    def own_data_options(self, config: Any, train: Any, tokenizer: Any) -> dict:
+        """Config options measured from your train split (``tasks.core.sizing``: image size, text lengths) and
+        defaults for real data; the user's ``--model.options`` win over each. By default none."""
+        return {}
+
     def check_eval(self, dm: Any, splits: dict, sources: Mapping[str, str]) -> None:
         """Warn about evaluation examples the model cannot score (``sources``: split → where it came from)."""
 

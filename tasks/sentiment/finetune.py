@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks import sentiment
+from tasks.core import sizing
 from tasks.core.adapter import TEXT_SUFFIXES, Adapter, row_id, tokenizer_of
 from tasks.core.finetune import FineTune
 from tasks.core.inputs import check_label, require_label, require_text, text_lines
@@ -37,6 +38,11 @@ class SentimentAdapter(Adapter):
         tokenizer = sentiment.build_tokenizer(config.tokenizer, [r["text"] for r in train],
                                               max_size=sentiment.vocab_cap(config))
         return {"tokenizer": tokenizer.to_dict(), "labels": names}
+
+    def own_data_options(self, config: Any, train: Any, tokenizer: Any) -> dict:
+        """Texts as long as 95% of the train texts."""
+        return {"max_length": sizing.percentile_length(tokenizer, [r["text"] for r in train], extra=0, floor=16,
+                                                       ceiling=256)}
 
     def install(self, dm: Any, splits: dict, info: dict) -> None:
         index = {name: i for i, name in enumerate(info["labels"])}
