@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
                                        "checkpoints every epoch and ends by appending a validated record.")
     bench.add_argument("task", nargs="?", help="task name (see `zoo models` for the list); omit with --suite")
     bench.add_argument("--suite", choices=["builtin"], help="run every task's built-in (generated) benchmark")
+    bench.add_argument("--multitask", action="store_true", help="with --suite builtin: train one backbone on every "
+                       "task at once (one batch of one task a step) and write one record per task, model "
+                       "zoo-SIZE-multitask")
     bench.add_argument("--benchmark", help="benchmark name (default: the task's built-in one)")
     bench.add_argument("--recipe", default="quick", help=RECIPE_HELP + " (default: quick)")
     bench.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed (default: 0)")
@@ -67,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs-dir", type=Path, default=None, help="checkpoints and logs go here, one folder "
                        "per run: TASK/BENCHMARK/RECIPE/MODEL-sSEED/UTCTIME-HEX (default $ZOO_HOME/runs, else "
                        "./zoo-runs/runs)")
+    bench.add_argument("--init-from", metavar="CKPT|RECORD_ID", help="transfer: start the model from a zoo "
+                       "checkpoint (zoo bench or zoo fit, any task) or from the run of a record (its run folder "
+                       "must still be in --runs-dir), group by group where shapes, tokenizer and labels fit (the "
+                       "log names what loaded and why not; nothing fitting is an error); the record names the start "
+                       "and its model becomes MODEL←TASK@SHA6, a leaderboard row of its own")
     bench.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     bench.add_argument("--check-batches", action="store_true", help="debug: check every batch against the batch "
                        "vocabulary (tasks/core/batch.py); a key, dtype or shape outside it is a one-line error")
@@ -110,7 +118,7 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
                     "(accuracy, F1, WER, ...) and 5% relative for others (the default alone with fewer "
                     "than 2 seeds). Exit 0: every metric within tolerance; 1: some are not (named); "
                     "2: cannot reproduce (other task version, data fingerprint mismatch, missing data "
-                    "dir, unknown record id).")
+                    "dir, unknown record id, a transfer record's start checkpoint missing or changed).")
     reproduce.add_argument("record_id", metavar="RECORD_ID", help="id of the record to reproduce")
     reproduce.add_argument("--seeds", type=int, nargs="+", help="reproduce the records of the same "
                            "configuration (task, benchmark, recipe, model, config hash) with these seeds")
@@ -121,6 +129,12 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
                            "the data root; its fingerprint must still match the record's")
     reproduce.add_argument("--data-root", help="the folder that holds your datasets (default: $ZOO_DATA); the "
                            "record's data is looked up as ROOT/<recorded data_dir>, then ROOT/<benchmark>")
+    reproduce.add_argument("--init-from", metavar="CKPT|RECORD_ID", help="a transfer record's start, when it is "
+                           "not at its recorded place in the runs dir: the checkpoint file (or the record whose run "
+                           "ended with it); its sha256 must equal the record's")
+    reproduce.add_argument("--runs-dir", type=Path, default=None, help="where a transfer record's start checkpoint "
+                           "is looked up (init_from.checkpoint is relative to it; default $ZOO_HOME/runs, else "
+                           "./zoo-runs/runs); the rerun itself runs in a temporary folder")
 
 
 def _add_score(sub: argparse._SubParsersAction) -> None:
@@ -139,7 +153,7 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
 
 def _bench(args: argparse.Namespace) -> int:
     from benchmarks.definitions import check_recipe, get_benchmark
-    from benchmarks.run import RunOptions, run_benchmark
+    from benchmarks.run import RunOptions, resolve_start, run_benchmark
     from tasks import TASKS, get_task
 
     check_recipe(args.recipe)
@@ -157,6 +171,13 @@ def _bench(args: argparse.Namespace) -> int:
         jobs = [(args.task, get_benchmark(args.task, args.benchmark).name)]
     if args.data_dir and not args.data_dir.startswith("hub:") and not Path(args.data_dir).is_dir():
         raise FileNotFoundError(f"{args.data_dir}: data dir not found")
+    start = None
+    if args.init_from:
+        if args.suite:
+            raise ValueError("--init-from starts the runs of one task: give a task, not --suite")
+        start = resolve_start(args.init_from, _records_dirs(records_dir), runs_dir)
+    if args.multitask:
+        return _bench_multitask(args, records_dir, runs_dir)
     records = []
     for task, benchmark in jobs:
         for seed in args.seeds:
@@ -166,7 +187,7 @@ def _bench(args: argparse.Namespace) -> int:
                                  precision=args.precision, resume=args.resume, records_dir=records_dir,
                                  checkpoint_every_n_steps=args.checkpoint_every, compile=args.compile,
                                  runs_dir=runs_dir, progress_bar=not args.no_progress,
-                                 check_batches=args.check_batches)
+                                 check_batches=args.check_batches, init_from=start)
             record = run_benchmark(options)
             records.append(record)
             if _is_global_zero():  # under DDP every process returns the record; rank 0 wrote it
@@ -175,6 +196,41 @@ def _bench(args: argparse.Namespace) -> int:
     if _is_global_zero():
         _print_table(records_dir, {(r["task"], r["benchmark"]) for r in records})
     return 0
+
+
+def _bench_multitask(args: argparse.Namespace, records_dir: Path, runs_dir: Path) -> int:
+    """``--suite builtin --multitask``: one multi-task run per seed, one record per task."""
+    from benchmarks.multitask import run_multitask
+    from benchmarks.run import RunOptions
+
+    if not args.suite or args.init_from or args.model != "zoo":
+        raise ValueError("--multitask trains one backbone on every built-in benchmark: give --suite builtin, and "
+                         "no --init-from or --model")
+    keys = set()
+    for seed in args.seeds:
+        options = RunOptions(task="multitask", recipe=args.recipe, seed=seed, accelerator=args.accelerator,
+                             devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy,
+                             precision=args.precision, resume=args.resume, records_dir=records_dir,
+                             checkpoint_every_n_steps=args.checkpoint_every, runs_dir=runs_dir,
+                             progress_bar=not args.no_progress)
+        for record in run_multitask(options):
+            keys.add((record["task"], record["benchmark"]))
+            if _is_global_zero():
+                metrics = ", ".join(f"{k}={v:.4f}" for k, v in record["metrics"].items())
+                print(f"[zoo] {record['id']}: {metrics} ({record['wall_seconds']:.0f} s for the whole run)",
+                      flush=True)
+    if _is_global_zero():
+        _print_table(records_dir, keys)
+    return 0
+
+
+def _records_dirs(first: Path) -> list[Path]:
+    """Where a RECORD_ID start is looked up: `first`, then your records, then the published ones (each once)."""
+    dirs: list[Path] = []
+    for directory in (first, user_records_dir(), PUBLISHED_DIR):
+        if all(Path(directory).resolve() != Path(d).resolve() for d in dirs):
+            dirs.append(Path(directory))
+    return dirs
 
 
 def _is_global_zero() -> bool:
@@ -254,7 +310,9 @@ def _reproduce(args: argparse.Namespace) -> int:
     if records_dir is None:  # the user's own records first, then the published leaderboard
         records_dir = locate_record(args.record_id, [user_records_dir(), PUBLISHED_DIR])
     return reproduce(args.record_id, records_dir, seeds=args.seeds, data_dir=args.data_dir,
-                     data_root=args.data_root)
+                     data_root=args.data_root, init_from=args.init_from,
+                     runs_dir=args.runs_dir if args.runs_dir is not None else user_runs_dir(),
+                     start_records=_records_dirs(records_dir))
 
 
 def _score(args: argparse.Namespace) -> int:

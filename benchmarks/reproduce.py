@@ -3,7 +3,10 @@
 Everything is checked before any training: the task version of the code equals the record's,
 the record's config rebuilds into the task's ``Config``, the data is there (a real benchmark
 needs its data dir: the record's, or ``--data-dir``) and its fingerprint equals the record's.
-Any of these failing raises ``CannotReproduce`` (exit 2). The rerun writes into a temporary
+A transfer record (``init_from``) also needs its start: the checkpoint at its recorded place in the runs dir
+(``init_from.checkpoint`` is relative to it), or the file given again with ``--init-from``; its sha256 must equal
+the record's, and the rerun loads it the same way. Any of these failing raises ``CannotReproduce`` (exit 2). The
+rerun writes into a temporary
 records dir, never the leaderboard; the tolerance rule is ``benchmarks.tolerance``. An interrupted rerun (SIGINT,
 SIGTERM) raises ``benchmarks.interrupts.Interrupted`` out of ``reproduce``: no verdict, and the zoo command exits
 130 or 143, never 0 or 1.
@@ -23,14 +26,15 @@ import torch
 
 from benchmarks.definitions import Benchmark, get_benchmark
 from benchmarks.environment import git_state
-from benchmarks.run import DATA_ROOT_ENV, RunOptions, run_benchmark
+from benchmarks.run import DATA_ROOT_ENV, RunOptions, Start, resolve_start, run_benchmark
 from benchmarks.tolerance import Tolerance, group_of, tolerance_for
 from leaderboard.predictions import predictions_file, read_predictions
-from leaderboard.schema import Record
+from leaderboard.schema import START_MARK, Record
 from leaderboard.errors import RecordError
-from leaderboard.store import read_records
+from leaderboard.store import read_records, user_runs_dir
 from tasks import get_task
 from tasks.core.contract import config_from_dict
+from tasks.core.transfer import file_sha256
 
 MISSING = object()  # a config field one side lacks
 
@@ -69,9 +73,14 @@ def select(record: Record, records: list[Record], seeds: Sequence[int] | None) -
     return chosen
 
 
-def plan(record: Record, data_dir: str | None = None, data_root: str | None = None) -> RunOptions:
-    """The run that reproduces `record`, after checking task version, config, data dir and fingerprint."""
+def plan(record: Record, data_dir: str | None = None, data_root: str | None = None,
+         start: Start | None = None) -> RunOptions:
+    """The run that reproduces `record` (from `start`, a transfer record's), after checking task version, config,
+    data dir and fingerprint."""
     task = get_task(record["task"])
+    if isinstance(record.get("config"), Mapping) and "multitask" in record["config"]:
+        raise CannotReproduce("a multi-task record: zoo reproduce does not re-run multi-task runs yet "
+                              "(docs/recipes/multitask.md); zoo score checks its predictions")
     if task.SPEC.version != record["task_version"]:
         raise CannotReproduce(f"task version differs: the record was made with {record['task']} "
                               f"v{record['task_version']}, this code is v{task.SPEC.version}")
@@ -93,7 +102,34 @@ def plan(record: Record, data_dir: str | None = None, data_root: str | None = No
     return RunOptions(task=record["task"], benchmark=bench.name, recipe=record["recipe"], seed=record["seed"],
                       model=_model_option(record, task.SPEC.models), accelerator=record["device"]["kind"],
                       devices=record["device"]["count"], precision=record["precision"], config=config,
-                      progress_bar=False)
+                      progress_bar=False, init_from=start)
+
+
+def find_start(record: Record, init_from: str | None, runs_dir: Path, records_dirs: Sequence[Path]) -> Start | None:
+    """A transfer record's start, with the record's sha256: `init_from` (a file or record id, --init-from), else
+    `runs_dir`/init_from.checkpoint; None for a from-scratch record. CannotReproduce naming what is missing."""
+    entry = record.get("init_from")
+    if entry is None:
+        if init_from:
+            raise CannotReproduce("the record started from scratch: --init-from is only for a transfer record")
+        return None
+    wanted = entry["sha256"]
+    named = f"its start, the {entry['task']} checkpoint {entry['checkpoint']} (sha256 {wanted[:12]}"
+    named += f", record {entry['record']})" if "record" in entry else ")"
+    if init_from:
+        try:
+            start = resolve_start(init_from, records_dirs, runs_dir)
+        except (ValueError, FileNotFoundError) as error:
+            raise CannotReproduce(str(error)) from None
+    else:
+        path = Path(runs_dir) / entry["checkpoint"]
+        if not path.is_file():
+            raise CannotReproduce(f"{named}, is not found at {path}: give it with --init-from CKPT, or the runs "
+                                  f"dir that holds it with --runs-dir")
+        start = Start(path, file_sha256(path), entry.get("record"))
+    if start.sha256 != wanted:
+        raise CannotReproduce(f"{named}: {start.path} is another file (sha256 {start.sha256[:12]})")
+    return Start(start.path, start.sha256, entry.get("record"))
 
 
 def _with_data(config: Any, bench: Benchmark, data_dir: str | None, data_root: str | None = None) -> Any:
@@ -135,12 +171,14 @@ def find_data(source: str | None, benchmark: str, data_root: str | None = None) 
 
 
 def _model_option(record: Record, models: Sequence[str]) -> str:
-    """The harness's model option that names a run `record['model']` ("zoo-tiny" comes from "zoo")."""
-    if record["model"] in models:
-        return record["model"]
-    if record["model"].startswith("zoo-") and "zoo" in models:
+    """The harness's model option that names a run `record['model']` ("zoo-tiny" and "zoo-tiny←captioning@1a2b3c"
+    come from "zoo")."""
+    model = record["model"].split(START_MARK, 1)[0]
+    if model in models:
+        return model
+    if model.startswith("zoo-") and "zoo" in models:
         return "zoo"
-    raise CannotReproduce(f"model {record['model']!r} is not one this code offers ({', '.join(models)})")
+    raise CannotReproduce(f"model {model!r} is not one this code offers ({', '.join(models)})")
 
 
 def compare(recorded: Record, rerun: Record, tolerance: Tolerance) -> list[MetricCheck]:
@@ -198,15 +236,28 @@ def _report(recorded: Record, rerun: Record, tolerance: Tolerance, checks: list[
         f"  data fingerprint {recorded['data_fingerprint']}: same; config {recorded['config_hash']}: {config}",
         f"  code: recorded at {recorded['git_commit'][:12]}{' (dirty)' if recorded['git_dirty'] else ''}, "
         f"now {commit[:12]}{' (dirty)' if dirty else ''}",
+        *([_start_line(recorded["init_from"])] if "init_from" in recorded else []),
         f"  tolerance: {tolerance.explanation}",
         *("  " + line for line in _table(checks)),
     ]
     return lines + ([f"  {extra}"] if extra else [])
 
 
+def _start_line(entry: Mapping[str, Any]) -> str:
+    """The line that names a transfer record's start and what it loaded."""
+    record = f", record {entry['record']}" if "record" in entry else ""
+    return (f"  start: {entry['task']} checkpoint {entry['checkpoint']} (sha256 {entry['sha256'][:12]}{record}): "
+            f"same; loaded {', '.join(entry['loaded'])}")
+
+
 def reproduce(record_id: str, records_dir: Path, seeds: Sequence[int] | None = None,
-              data_dir: str | None = None, say: Callable[[str], None] = print, data_root: str | None = None) -> int:
+              data_dir: str | None = None, say: Callable[[str], None] = print, data_root: str | None = None,
+              init_from: str | None = None, runs_dir: Path | None = None,
+              start_records: Sequence[Path] | None = None) -> int:
     """Re-run a record (or its configuration's records for `seeds`), print the comparison and a verdict.
+
+    A transfer record's start is looked up in `runs_dir` (default: the user's runs dir) or given as `init_from`
+    (a checkpoint file, or a record id looked up in `start_records`, default `records_dir`).
 
     Returns 0 when every metric is within tolerance, 1 otherwise; raises CannotReproduce (or another
     ValueError / FileNotFoundError naming the problem) when it cannot re-run.
@@ -217,7 +268,10 @@ def reproduce(record_id: str, records_dir: Path, seeds: Sequence[int] | None = N
         raise RecordError(f"no record with id {record_id!r} in {records_dir}")
     try:
         targets = select(record, records, seeds)
-        plans = [plan(target, data_dir, data_root) for target in targets]  # every check before any training
+        runs = Path(runs_dir) if runs_dir is not None else user_runs_dir()
+        starts = [find_start(target, init_from, runs, start_records or [Path(records_dir)]) for target in targets]
+        plans = [plan(target, data_dir, data_root, start)  # every check before any training
+                 for target, start in zip(targets, starts, strict=True)]
     except CannotReproduce as error:
         raise CannotReproduce(f"cannot reproduce {record_id}: {error}") from None
     failed: list[str] = []

@@ -7,6 +7,11 @@ another task's, another config's or differently shaped weights are a one-line er
 its own, and ``--resume`` continues the newest unfinished one (``benchmarks.run_folders``). SIGINT or SIGTERM stops
 a run with ``benchmarks.interrupts.Interrupted`` (after SIGTERM, once the current step is trained and saved).
 
+A transfer run (``init_from``: a ``Start``, from ``resolve_start``) loads another zoo checkpoint into the fresh
+model group by group before training (``tasks.core.transfer``); a start that fits no parameter group is a one-line
+error. Its record names the start (``init_from``: task, checkpoint, sha256, groups loaded and not) and its model is
+``<model>←<start task>@<sha256[:6]>``, so it never shares a leaderboard row with from-scratch runs.
+
 A run either ends with a validated record appended to the leaderboard or writes none: a failure
 anywhere (bad data, NaN loss, a kill) leaves no partial record behind. Its per-example test
 predictions are written first, atomically, to ``<records_dir>/predictions/<record id>.jsonl``
@@ -36,18 +41,34 @@ from benchmarks import environment
 from benchmarks.compiling import compile_model
 from benchmarks.definitions import Benchmark, check_recipe, get_benchmark
 from benchmarks.interrupts import Interrupted, as_interrupted
-from benchmarks.run_folders import RunFolder, open_run
+from benchmarks.run_folders import RunFolder, config_folder_of, finished_run, open_run
 from leaderboard.predictions import relative_path, write_predictions
-from leaderboard.schema import config_hash
+from leaderboard.schema import config_hash, model_slug, transfer_model
 from leaderboard.store import append_record, read_records, user_records_dir, user_runs_dir
 from tasks import get_task
 from tasks.core.contract import batch_size_of, check_batch, config_to_dict
 from tasks.core.checkpoints import check_compatible, check_same_config, load_checkpoint
 from tasks.core.resume import ResumePoint, resumable
+from tasks.core.transfer import file_sha256, load_groups, loaded_weights, module_data
 from tasks.metrics.gather import gather_rows
 
 NUM_SAMPLES = 8  # test predictions copied into the record's samples (the HTML gallery shows them)
 DATA_ROOT_ENV = "ZOO_DATA"  # the folder that holds the user's datasets, one per benchmark (set once)
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a transfer run's weights start: a zoo checkpoint file, its sha256 and, when the start was named by a
+    record id, that record (whose run ended with this checkpoint)."""
+
+    path: Path
+    sha256: str
+    record: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How messages name the start: the record id, else the file."""
+        return f"record {self.record}" if self.record else str(self.path)
 
 
 @dataclass(frozen=True)
@@ -74,6 +95,7 @@ class RunOptions:
     config: Any = None  # a whole task Config (e.g. a record's, to reproduce it); None: the recipe's preset
     compile: bool = False  # torch.compile the network's blocks (same outputs, tested; not part of the record)
     check_batches: bool = False  # debug: check_batch on every batch (BatchCheck; not part of the record)
+    init_from: Start | None = None  # transfer: the checkpoint the model starts from (resolve_start); None: scratch
 
 
 class RunMeter(pl.Callback):
@@ -146,6 +168,8 @@ def run_benchmark(options: RunOptions) -> dict:
     if options.model not in task.SPEC.models:
         raise ValueError(f"unknown model {options.model!r} for task {options.task!r} "
                          f"(known: {', '.join(task.SPEC.models)})")
+    if options.init_from is not None and options.model == "majority":
+        raise ValueError("--init-from: the majority baseline has no weights to start from a checkpoint")
     config = build_config(options, bench)
     if not bench.builtin and not getattr(config, "data_dir", None):
         raise ValueError(f"benchmark {bench.name!r} needs --data-dir: {bench.data_hint}")
@@ -156,13 +180,18 @@ def run_benchmark(options: RunOptions) -> dict:
     if options.model == "majority":
         return run_majority(options, bench, task, config, datamodule, started)
     module = task.Module(config, datamodule.tokenizer.to_dict(), **datamodule.module_kwargs())
+    model_name = f"zoo-{config.preset}" if options.model == "zoo" else options.model
+    start = None
+    if options.init_from is not None:  # after the fresh init, which it overwrites only where a group fits
+        start = start_model(module, options.init_from, options.task, options.runs_dir)
+        model_name = transfer_model(model_name, start["task"], start["sha256"])
     if options.compile:  # torch.compile each Transformer block in place (benchmarks/compiling.py)
         compile_model(module.net, "cuda" if options.accelerator != "cpu" and torch.cuda.is_available() else "cpu")
-    model_name = f"zoo-{config.preset}" if options.model == "zoo" else options.model
-    config_folder = options.runs_dir / options.task / bench.name / options.recipe / f"{model_name}-s{options.seed}"
+    config_folder = config_folder_of(options.runs_dir, options.task, bench.name, options.recipe, model_name,
+                                     options.seed)
     folder = open_run(config_folder, options.resume, rank=rank_zero_only.rank)  # its own folder (run_folders.py)
     try:
-        return _train_and_test(options, bench, task, config, datamodule, module, model_name, folder, started)
+        return _train_and_test(options, bench, task, config, datamodule, module, model_name, folder, started, start)
     except (ValueError, FileNotFoundError):  # bad input met during the run: a fresh run leaves nothing behind
         if not folder.resumed and not folder.last.exists() and rank_zero_only.rank == 0:
             folder.discard()
@@ -172,7 +201,8 @@ def run_benchmark(options: RunOptions) -> dict:
 
 
 def _train_and_test(options: RunOptions, bench: Benchmark, task: ModuleType, config: Any, datamodule: Any,
-                    module: pl.LightningModule, model_name: str, folder: RunFolder, started: float) -> dict:
+                    module: pl.LightningModule, model_name: str, folder: RunFolder, started: float,
+                    start: dict | None = None) -> dict:
     """Fit (from ``folder``'s last.ckpt when resuming), test, write the record and mark ``folder`` finished; an
     interruption (SIGINT, SIGTERM) raises ``Interrupted`` naming the step and the checkpoint to resume from."""
     last = folder.last
@@ -208,6 +238,8 @@ def _train_and_test(options: RunOptions, bench: Benchmark, task: ModuleType, con
              "time_to_target": meter.time_to_target}
     record = _record(options, bench, task.SPEC, config, datamodule, facts, metrics, model_name,
                      wall_seconds=time.perf_counter() - started)
+    if start is not None:
+        record["init_from"] = start
     rows = _prediction_rows(module.predictions)
     if rows:
         record["metrics"] = task.score_predictions(rows)  # what the rows give: exact where Lightning logs float32
@@ -217,6 +249,58 @@ def _train_and_test(options: RunOptions, bench: Benchmark, task: ModuleType, con
         _write(record, rows, options.records_dir)
         folder.finish(record["id"])
     return record
+
+
+def resolve_start(spec: str, records_dirs: Sequence[Path], runs_dir: Path) -> Start:
+    """The start named by ``--init-from``: a checkpoint file, else the id of a record in ``records_dirs`` (the first
+    that has it) whose run folder is still in ``runs_dir`` (its ``checkpoints/last.ckpt``). A ValueError (or
+    FileNotFoundError) naming what is missing otherwise. Why a run folder: a record keeps no weights; its run's
+    folder names it (``run_folders.finished_run``), so a record start needs that folder to exist."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return Start(path, file_sha256(path))
+    if path.suffix in (".ckpt", ".pt", ".pth") or "/" in spec or path.exists():
+        raise FileNotFoundError(f"--init-from {spec}: checkpoint file not found")
+    record = next((r for directory in records_dirs for r in read_records(directory) if r["id"] == spec), None)
+    if record is None:
+        places = ", ".join(str(d) for d in records_dirs)
+        raise ValueError(f"--init-from {spec}: neither a checkpoint file nor the id of a record in {places}")
+    config_folder = config_folder_of(runs_dir, record["task"], record["benchmark"], record["recipe"],
+                                     record["model"], record["seed"])
+    # a run of several tasks (zoo bench --multitask) keeps its folder as <runs dir>/<run kind>/<recipe>/<model>-s<seed>
+    shared = sorted(Path(runs_dir).glob(f"*/{record['recipe']}/{config_folder.name}"))
+    found = finished_run([config_folder, *shared], spec)
+    checkpoint = found / "checkpoints" / "last.ckpt" if found is not None else None
+    if checkpoint is None or not checkpoint.is_file():
+        raise FileNotFoundError(f"--init-from {spec}: the record's run folder (a folder of {config_folder} whose "
+                                f"record_id names it, with checkpoints/last.ckpt) is not found; a record start needs "
+                                f"its run's folder in the runs dir (--runs-dir), else give the checkpoint file")
+    return Start(checkpoint, file_sha256(checkpoint), record=spec)
+
+
+def start_model(module: pl.LightningModule, start: Start, task: str, runs_dir: Path) -> dict:
+    """Load ``start`` into ``module`` group by group; return the record's ``init_from`` entry. A ValueError when
+    no parameter group fits (a transfer row that transferred nothing must not be recorded)."""
+    tokenizer, classes = module_data(module)
+    report = load_groups(module, start.path, task, tokenizer, classes)
+    if not loaded_weights(report):
+        reasons = "; ".join(f"{group} ({why})" for group, why in report["not_loaded"].items()) or "no groups"
+        raise ValueError(f"--init-from {start.label}: nothing of the {report['task']} checkpoint fits this {task} "
+                         f"model: {reasons}")
+    entry = {"task": report["task"], "checkpoint": checkpoint_place(start.path, runs_dir), "sha256": start.sha256,
+             "loaded": list(report["loaded"]), "not_loaded": dict(report["not_loaded"])}
+    if start.record is not None:
+        entry["record"] = start.record
+    return entry
+
+
+def checkpoint_place(path: Path, runs_dir: Path) -> str:
+    """How a record names its start's file: its path relative to the runs dir when it lies there (a ``zoo bench``
+    run's checkpoint), else its file name; never a machine path (records travel; the sha256 says which file)."""
+    try:
+        return Path(path).resolve().relative_to(Path(runs_dir).resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
 
 
 def check_outputs(options: RunOptions) -> None:
@@ -355,7 +439,7 @@ def _record(options: RunOptions, bench: Benchmark, spec: Any, config: Any, datam
     now = datetime.now(timezone.utc)
     target = facts["time_to_target"]
     record = {
-        "id": f"{spec.name}-{bench.name}-{options.recipe}-{model_name}-s{options.seed}-"
+        "id": f"{spec.name}-{bench.name}-{options.recipe}-{model_slug(model_name)}-s{options.seed}-"
               f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}",
         "task": spec.name, "task_version": spec.version, "model": model_name, "benchmark": bench.name,
         "split": bench.split, "data_fingerprint": datamodule.fingerprint, "recipe": options.recipe,

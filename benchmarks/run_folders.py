@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
+from leaderboard.schema import model_slug
+
 try:
     import fcntl
 except ImportError:  # Windows: no locking; runs still get folders of their own
@@ -57,6 +59,23 @@ class RunFolder:
         if self._lock is not None:
             self._lock.close()  # closing the file drops the flock
             self._lock = None
+
+
+def config_folder_of(runs_dir: Path, task: str, benchmark: str, recipe: str, model: str, seed: int) -> Path:
+    """The folder that holds the runs of one configuration and seed (``model``: a record's model name)."""
+    return Path(runs_dir) / task / benchmark / recipe / f"{model_slug(model)}-s{seed}"
+
+
+def finished_run(config_folders: list[Path], record_id: str) -> Path | None:
+    """The run folder in one of ``config_folders`` that finished with the record ``record_id`` (its ``record_id``
+    file names it; a multi-task run's names its records separated by commas), or None. Why: a record does not name
+    its run folder; the folder names its record."""
+    for config_folder in config_folders:
+        for path in [*sorted(config_folder.glob("*/")), config_folder]:
+            marker = path / FINISHED
+            if marker.is_file() and record_id in marker.read_text(encoding="utf-8").strip().split(","):
+                return path
+    return None
 
 
 def open_run(config_folder: Path, resume: bool, rank: int = 0) -> RunFolder:

@@ -21,6 +21,8 @@ MAX_SAMPLES = 20
 SAMPLE_KEYS: frozenset[str] = frozenset({"id", "prediction", "reference"})
 SAMPLE_INPUT_KEYS: frozenset[str] = frozenset({"text", "image", "transcript"})  # shown in the HTML gallery
 DEVICE_KEYS: frozenset[str] = frozenset({"kind", "count", "name"})
+INIT_FROM_KEYS: frozenset[str] = frozenset({"task", "checkpoint", "sha256", "loaded", "not_loaded"})
+INIT_FROM_OPTIONAL: frozenset[str] = frozenset({"record"})
 
 TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _HEX = re.compile(r"[0-9a-f]+")
@@ -211,3 +213,28 @@ def check_relative_path(value: Any, field: str) -> None:
     check_name(value, field)
     if value.startswith("/") or ".." in value.split("/") or "\\" in value:
         raise RecordError(f"must be a path relative to the records dir, got {value!r}", field=field)
+
+
+def check_init_from(value: Any, field: str) -> None:
+    """Where a transfer run's weights started: {"task": the checkpoint's task, "checkpoint": its path relative to
+    the runs dir (else its file name), "sha256": 64 hex, "loaded": non-empty list of groups, "not_loaded": {group:
+    reason}, "record"?: the id of the record whose run ended with it}."""
+    check_dict(value, field)
+    check_exact_keys({k: v for k, v in value.items() if k not in INIT_FROM_OPTIONAL}, INIT_FROM_KEYS, field)
+    check_task_name(value["task"], f"{field}.task")
+    check_relative_path(value["checkpoint"], f"{field}.checkpoint")
+    check_hex(value["sha256"], f"{field}.sha256")
+    if len(value["sha256"]) != 64:
+        raise RecordError(f"must be 64 hex digits (a sha256), got {len(value['sha256'])}", field=f"{field}.sha256")
+    loaded = value["loaded"]
+    if not isinstance(loaded, list) or not loaded:
+        raise RecordError("must be a non-empty list of parameter groups (a start that loaded nothing is no "
+                          "transfer)", field=f"{field}.loaded")
+    for index, group in enumerate(loaded):
+        check_name(group, f"{field}.loaded[{index}]")
+    check_dict(value["not_loaded"], f"{field}.not_loaded")
+    for group, reason in value["not_loaded"].items():
+        check_name(group, f"{field}.not_loaded key")
+        check_str(reason, f"{field}.not_loaded.{group}")
+    if "record" in value:
+        check_record_id(value["record"], f"{field}.record")

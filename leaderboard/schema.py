@@ -19,6 +19,7 @@ from leaderboard.checks import (
     check_device,
     check_dict,
     check_hex,
+    check_init_from,
     check_int,
     check_metrics,
     check_name,
@@ -37,10 +38,12 @@ from leaderboard.checks import (
 from leaderboard.errors import RecordError
 
 __all__ = [
-    "OPTIONAL_FIELDS", "REQUIRED_FIELDS", "Record", "RecordError", "config_hash", "validate_record",
+    "OPTIONAL_FIELDS", "REQUIRED_FIELDS", "Record", "RecordError", "START_MARK", "config_hash", "model_slug",
+    "transfer_model", "validate_record",
 ]
 
 Record = dict[str, Any]  # one leaderboard record, as decoded from JSON
+START_MARK = "←"  # a transfer run's model: "<model>←<start task>@<start sha256[:6]>"
 
 _REQUIRED_CHECKS: Mapping[str, Checker] = MappingProxyType({
     "id": check_record_id,
@@ -78,6 +81,7 @@ _OPTIONAL_CHECKS: Mapping[str, Checker] = MappingProxyType({
     "predictions": optional(check_relative_path),
     "notes": check_str,
     "samples": check_samples,
+    "init_from": check_init_from,
 })
 
 REQUIRED_FIELDS: tuple[str, ...] = tuple(_REQUIRED_CHECKS)
@@ -103,11 +107,37 @@ def validate_record(record: Record) -> None:
     for field, check in (*_REQUIRED_CHECKS.items(), *_OPTIONAL_CHECKS.items()):
         if field in record:
             check(record[field], field)
+    _check_start(record)
     if record["primary_metric"] not in record["metrics"]:
         raise RecordError(
             f"{record['primary_metric']!r} is not a key of metrics {sorted(record['metrics'])}",
             field="primary_metric",
         )
+
+
+def transfer_model(model: str, task: str, sha256: str) -> str:
+    """The model name of a run that started from a checkpoint of `task` with this sha256, e.g.
+    "zoo-tiny←captioning@1a2b3c". Why in the name: the leaderboard's rows and `zoo reproduce`'s seed groups are
+    keyed by model, so a transfer row never shares a row with from-scratch runs or with runs from another start."""
+    return f"{model}{START_MARK}{task}@{sha256[:6]}"
+
+
+def model_slug(model: str) -> str:
+    """`model` as a part of record ids and run folder names: ASCII, "zoo-tiny-from-captioning-1a2b3c"."""
+    return model.replace(START_MARK, "-from-").replace("@", "-")
+
+
+def _check_start(record: Record) -> None:
+    """A record has `init_from` exactly when its model names a start, and then the model names that start."""
+    start = record.get("init_from")
+    if start is None:
+        if START_MARK in record["model"]:
+            raise RecordError(f"names a start ({START_MARK}) but the record has no init_from", field="model")
+        return
+    base = record["model"].split(START_MARK, 1)[0]
+    expected = transfer_model(base, start["task"], start["sha256"])
+    if record["model"] != expected:
+        raise RecordError(f"must be {expected!r} for its init_from, got {record['model']!r}", field="model")
 
 
 def config_hash(config: dict[str, Any]) -> str:

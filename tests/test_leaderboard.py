@@ -42,6 +42,10 @@ def record() -> dict:
         predictions="runs/x/predictions.jsonl",
         notes="fixture – ünïcode survives",
         samples=[{"id": "3", "prediction": "positive", "reference": "negative"}],
+        model="zoo-small←captioning@0123ab",
+        init_from={"task": "captioning", "checkpoint": "captioning/shapes-captions/smoke/zoo-tiny-s0/run/last.ckpt",
+                   "sha256": "0123ab" + "0" * 58, "loaded": ["encoder"],
+                   "not_loaded": {"head": "re-initialised: a captioning checkpoint"}, "record": "captioning-run-1"},
     )
 
 

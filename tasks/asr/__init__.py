@@ -41,7 +41,7 @@ from tasks.core import seq2seq
 from tasks.asr.whisper_reference import (WhisperASR, architecture, dimensions, init_whisper, init_zoo_audio,
                                          read_checkpoint)
 from tasks.core.contract import (Benchmark, ConfigDataModule, Optim, TaskModule, TaskSpec, config_from_dict,
-                                 config_to_dict)
+                                 config_to_dict, optional_field)
 from tasks.asr.metric import corpus_error_rates, error_counts, normalize_transcript, normalizer_name
 from tasks.metrics.gather import RecordMetric
 
@@ -118,6 +118,9 @@ class Config:
     builtin_size: str = "full"  # tts-digits: "full" or "smoke" (a few dozen rows, for tests)
     init_checkpoint: str | None = None
     optim: Optim = Optim()
+    # weight of the seed design's auxiliary L_FF term (seq2seq.ff_loss) added to the decoder's LM loss (not to
+    # the CTC term); 0 = off, and left out of records and config hashes while 0
+    ff_weight: float = optional_field(0.0)
 
     def __post_init__(self) -> None:
         if self.benchmark not in SPEC.benchmark_names:
@@ -144,6 +147,8 @@ class Config:
             raise ValueError(f"time_stretch: must be in [0, 1), got {self.time_stretch}")
         if not 0.0 <= self.ctc_weight:
             raise ValueError(f"ctc_weight: must be >= 0, got {self.ctc_weight}")
+        if not self.ff_weight >= 0:
+            raise ValueError(f"ff_weight: must be >= 0, got {self.ff_weight}")
         if self.ctc_decoding != "attention" and not self.ctc_weight:
             raise ValueError(f"ctc_decoding: {self.ctc_decoding!r} needs the CTC head (ctc_weight > 0)")
         controls = list(self.decoding.controls())
@@ -351,11 +356,13 @@ class Module(TaskModule):
         self.samples: list[dict] = []
 
     def loss(self, inputs: Mapping[str, torch.Tensor], target: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
-        """Next-token cross-entropy, plus ``ctc_weight`` × CTC on the encoder output when the head exists."""
+        """Next-token cross-entropy (+ ``ff_weight`` × L_FF), plus ``ctc_weight`` × CTC on the encoder output when
+        the head exists."""
         if self.ctc_head is None:
-            return seq2seq.lm_loss(self.net, inputs, target, target_mask)
+            return seq2seq.lm_loss(self.net, inputs, target, target_mask, self.config.ff_weight)
         memory, memory_mask = self.net.encode(inputs)  # (B, N, D), (B, N)
-        lm = seq2seq.lm_loss(_Encoded(self.net, memory, memory_mask), inputs, target, target_mask)
+        lm = seq2seq.lm_loss(_Encoded(self.net, memory, memory_mask), inputs, target, target_mask,
+                             self.config.ff_weight)
         log_probs = F.log_softmax(self.ctc_head(memory).float(), dim=-1).transpose(0, 1)  # (N, B, V)
         body = target[:, 1:]  # (B, T-1) without bos
         body_mask = target_mask[:, 1:] & (body != self.tokenizer.eos_id)

@@ -26,7 +26,7 @@ from tasks.captioning.data import (KARPATHY_FILES, SHAPES_SEED, SHAPES_SIZES, Ca
                                    check_captions, generate_shapes, load_hub_captions, read_captions_folder,
                                    read_karpathy)
 from tasks.core import seq2seq, seq2seq_task, vision
-from tasks.core.contract import Benchmark, Optim, TaskSpec
+from tasks.core.contract import Benchmark, Optim, TaskSpec, optional_field
 from tasks.core.data import data_source, fingerprint_files, generated_splits
 from tasks.generators import shapes_captions
 from tasks.metrics.caption import CaptionMetrics
@@ -69,11 +69,16 @@ class Config:
     val_size: int = 500  # held out of train (seeded) when the source has no validation split
     decoding: seq2seq.Decoding = seq2seq.Decoding()
     optim: Optim = Optim()
+    # weight of the seed design's auxiliary L_FF term (seq2seq.ff_loss) added to the LM loss; 0 = off, and left
+    # out of records and config hashes while 0
+    ff_weight: float = optional_field(0.0)
 
     def __post_init__(self) -> None:
         seq2seq.check_generation_config(self, SPEC.benchmark_names)
         if self.max_length < 3:
             raise ValueError(f"max_length: must be at least 3, got {self.max_length}")
+        if not self.ff_weight >= 0:
+            raise ValueError(f"ff_weight: must be >= 0, got {self.ff_weight}")
 
 
 # ---------------------------------------------------------------- presets (recipes)

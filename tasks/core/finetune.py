@@ -26,7 +26,6 @@ import zoo
 from tasks import TASKS, get_finetune
 from tasks.core import pretrained
 from tasks.core.contract import Optim, config_to_dict, warmup_cosine
-from tasks.core.checkpoints import checkpoint_task, load_checkpoint
 
 GROUPS = {"text": ("net.text.",), "image": ("net.image.",), "audio": ("net.audio.",),
           "encoder": ("net.encoder.", "net.whisper.encoder.", "net.embedding.", "net.second."),
@@ -194,39 +193,12 @@ class FineTune:
         """Copy the weights of a zoo checkpoint group by group; returns and logs what was and was not loaded.
 
         A group loads when every one of its tensors exists with the same shape, for text/decoder the tokenizers
-        are equal and for the head the label sets (answer vocabularies) are; another task's head is never loaded."""
-        checkpoint = load_checkpoint(path)
-        hparams = checkpoint["hyper_parameters"]
-        source_task = checkpoint_task(checkpoint) or "unknown"
-        info = json.loads(hparams.get("data_info") or "{}")
-        source_tokenizer = info.get("tokenizer", hparams.get("tokenizer"))
-        source_classes = [info.get(k, hparams.get(k)) for k in ("labels", "answers")]
+        are equal and for the head the label sets (answer vocabularies) are; another task's head is never loaded
+        (``tasks.core.transfer.load_groups``, shared with ``zoo bench --init-from``)."""
+        from tasks.core.transfer import load_groups  # deferred: transfer imports this module's groups
+
         classes = [self.data_info.get(k) for k in ("labels", "answers")]
-        theirs = dict(checkpoint["state_dict"])
-        ours = self.state_dict()
-        by_group: dict[str, list[str]] = {}
-        for name in ours:
-            by_group.setdefault(group_of(name), []).append(name)
-        loaded, skipped, updates = [], {}, {}
-        for group, names in by_group.items():
-            if source_task != self.TASK and group in ("head", "other"):
-                skipped[group] = f"re-initialised: a {source_task} checkpoint"
-            elif group in TOKENIZER_GROUPS and source_tokenizer != self.data_info["tokenizer"]:
-                skipped[group] = "different tokenizer"
-            elif group == "head" and source_classes != classes:
-                skipped[group] = "re-initialised: a different label set or answer vocabulary"
-            elif any(n not in theirs or theirs[n].shape != ours[n].shape for n in names):
-                bad = next(n for n in names if n not in theirs or theirs[n].shape != ours[n].shape)
-                skipped[group] = (f"{bad} not in the checkpoint" if bad not in theirs else
-                                  f"{bad} is {tuple(theirs[bad].shape)} there, {tuple(ours[bad].shape)} here")
-            else:
-                loaded.append(group)
-                updates |= {n: theirs[n] for n in names}
-        self.load_state_dict(updates, strict=False)
-        reasons = "; ".join(f"{g} ({why})" for g, why in skipped.items()) or "none"
-        LOG.info(f"zoo: init from {path} ({source_task} checkpoint): loaded {', '.join(loaded) or 'nothing'}; "
-                 f"not loaded: {reasons}")
-        return {"task": source_task, "loaded": loaded, "not_loaded": skipped}
+        return load_groups(self, path, self.TASK, self.data_info["tokenizer"], classes)
 
     def freeze_groups(self, groups: list[str]) -> None:
         """Stop training the named parameter groups (``requires_grad=False``; left out of the optimizer)."""

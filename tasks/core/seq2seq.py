@@ -77,11 +77,31 @@ def encode_targets(tokenizer: Any, texts: Sequence[str], max_length: int) -> tup
 
 
 def lm_loss(net: zoo.MultimodalModel, inputs: Mapping[str, torch.Tensor], target: torch.Tensor,
-            target_mask: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy over real target positions (bos predicts the first token)."""
+            target_mask: torch.Tensor, ff_weight: float = 0.0) -> torch.Tensor:
+    """Mean next-token cross-entropy over real target positions (bos predicts the first token), plus
+    ``ff_weight`` × ``ff_loss`` when ``ff_weight`` is not 0 (at 0 the term is not computed at all)."""
     logits = net.decoder_logits(inputs, target[:, :-1])  # (B, T-1, V)
     gold = target[:, 1:].masked_fill(~target_mask[:, 1:], -100)  # (B, T-1)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), gold.reshape(-1), ignore_index=-100)
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), gold.reshape(-1), ignore_index=-100)
+    if ff_weight:
+        loss = loss + ff_weight * ff_loss(logits, target[:, 1:], target_mask[:, 1:])
+    return loss
+
+
+def ff_loss(logits: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The seed design's auxiliary term L_FF = (1/N) Σ log(1 + exp(−‖p − y‖²)) over the N real positions.
+
+    ``logits`` (B, T-1, V), ``gold`` (B, T-1) token ids (any value at padded positions), ``mask`` (B, T-1) bool,
+    true at real positions; p = softmax(logits), y = one-hot(gold). ‖p − y‖² = Σ_v p_v² − 2 p_gold + 1 (no
+    (B, T-1, V) one-hot), computed in float32. The term falls as d = ‖p − y‖² grows (log(1 + e^−d) is
+    decreasing), so minimising it pushes p away from the truth; it is 0 when there are no real positions.
+    """
+    probs = logits.float().softmax(dim=-1)  # (B, T-1, V)
+    p_gold = probs.gather(-1, gold.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (B, T-1)
+    distance = ((probs * probs).sum(-1) - 2 * p_gold + 1).clamp(min=0)  # ‖p − y‖² in [0, 2], (B, T-1)
+    term = F.softplus(-distance)  # log(1 + exp(−d))
+    weights = mask.to(term.dtype)
+    return (term * weights).sum() / weights.sum().clamp(min=1)
 
 
 def generate_texts(net: zoo.MultimodalModel, inputs: Mapping[str, torch.Tensor], tokenizer: Any,

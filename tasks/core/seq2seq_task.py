@@ -159,7 +159,7 @@ class Module(TaskModule):
 
     def step(self, batch: Mapping[str, Any], stage: str) -> torch.Tensor:
         inputs = seq2seq.modality_inputs(batch, self.INPUTS)
-        loss = seq2seq.lm_loss(self.net, inputs, batch["target"], batch["target_mask"])
+        loss = seq2seq.lm_loss(self.net, inputs, batch["target"], batch["target_mask"], self.config.ff_weight)
         if stage != "train":
             greedy = dataclasses.replace(self.config.decoding, num_beams=1)
             predictions = seq2seq.generate_texts(self.net, inputs, self.tokenizer,

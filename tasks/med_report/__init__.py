@@ -80,6 +80,9 @@ class Config:
     # the chest-radiograph clinical-efficacy metrics (ce_*): None = auto (on, except when fine-tuning on your own
     # data), True = always, False = never; left out of records and config hashes while None
     clinical: bool | None = optional_field(None)
+    # weight of the seed design's auxiliary L_FF term (seq2seq.ff_loss) added to the LM loss; 0 = off, and left
+    # out of records and config hashes while 0
+    ff_weight: float = optional_field(0.0)
 
     def __post_init__(self) -> None:
         seq2seq.check_generation_config(self, SPEC.benchmark_names)
@@ -87,6 +90,8 @@ class Config:
             raise ValueError("max_length must be at least 3 and max_indication_length at least 1")
         if self.clinical is not None and not isinstance(self.clinical, bool):
             raise ValueError(f"clinical must be true, false or null (auto), got {self.clinical!r}")
+        if not self.ff_weight >= 0:
+            raise ValueError(f"ff_weight: must be >= 0, got {self.ff_weight}")
 
 
 # ---------------------------------------------------------------- presets (recipes)
