@@ -5,7 +5,8 @@ the record's config rebuilds into the task's ``Config``, the data is there (a re
 needs its data dir: the record's, or ``--data-dir``) and its fingerprint equals the record's.
 A transfer record (``init_from``) also needs its start: the checkpoint at its recorded place in the runs dir
 (``init_from.checkpoint`` is relative to it), or the file given again with ``--init-from``; its sha256 must equal
-the record's, and the rerun loads it the same way. Any of these failing raises ``CannotReproduce`` (exit 2). The
+the record's, and the rerun loads it the same way. A multi-task record is reproduced by re-running its whole
+multi-task run (its tasks, recipe and seed) and comparing that run's record of the same task. Any of these failing raises ``CannotReproduce`` (exit 2). The
 rerun writes into a temporary
 records dir, never the leaderboard; the tolerance rule is ``benchmarks.tolerance``. An interrupted rerun (SIGINT,
 SIGTERM) raises ``benchmarks.interrupts.Interrupted`` out of ``reproduce``: no verdict, and the zoo command exits
@@ -26,6 +27,8 @@ import torch
 
 from benchmarks.definitions import Benchmark, get_benchmark
 from benchmarks.environment import git_state
+from benchmarks.multitask import MODEL as MULTITASK
+from benchmarks.multitask import is_multitask, run_multitask
 from benchmarks.run import DATA_ROOT_ENV, RunOptions, Start, resolve_start, run_benchmark
 from benchmarks.tolerance import Tolerance, group_of, tolerance_for
 from leaderboard.predictions import predictions_file, read_predictions
@@ -33,6 +36,7 @@ from leaderboard.schema import START_MARK, Record
 from leaderboard.errors import RecordError
 from leaderboard.store import read_records, user_runs_dir
 from tasks import get_task
+from tasks import multitask as mt
 from tasks.core.contract import config_from_dict
 from tasks.core.transfer import file_sha256
 
@@ -78,12 +82,11 @@ def plan(record: Record, data_dir: str | None = None, data_root: str | None = No
     """The run that reproduces `record` (from `start`, a transfer record's), after checking task version, config,
     data dir and fingerprint."""
     task = get_task(record["task"])
-    if isinstance(record.get("config"), Mapping) and "multitask" in record["config"]:
-        raise CannotReproduce("a multi-task record: zoo reproduce does not re-run multi-task runs yet "
-                              "(docs/recipes/multitask.md); zoo score checks its predictions")
     if task.SPEC.version != record["task_version"]:
         raise CannotReproduce(f"task version differs: the record was made with {record['task']} "
                               f"v{record['task_version']}, this code is v{task.SPEC.version}")
+    if is_multitask(record):
+        return _multitask_plan(record)
     try:
         config = config_from_dict(task.Config, record["config"])
     except (TypeError, ValueError) as error:
@@ -103,6 +106,28 @@ def plan(record: Record, data_dir: str | None = None, data_root: str | None = No
                       model=_model_option(record, task.SPEC.models), accelerator=record["device"]["kind"],
                       devices=record["device"]["count"], precision=record["precision"], config=config,
                       progress_bar=False, init_from=start)
+
+
+def _multitask_plan(record: Record) -> RunOptions:
+    """The multi-task run that made ``record``: its tasks, recipe and seed (the run's other settings are the
+    recipe's; the rerun's config hash says whether they still are)."""
+    shared = record["config"][MULTITASK]
+    unknown = sorted(set(shared.get("tasks", [])) - set(mt.TASKS))
+    if unknown or not shared.get("tasks"):
+        raise CannotReproduce(f"the multi-task run's tasks {shared.get('tasks')} are not all tasks of this code")
+    if record["device"]["kind"] == "cuda" and not torch.cuda.is_available():
+        raise CannotReproduce("the record was made on cuda and there is no CUDA device here")
+    return RunOptions(task=record["task"], recipe=record["recipe"], seed=record["seed"],
+                      accelerator=record["device"]["kind"], devices=record["device"]["count"],
+                      precision=record["precision"], progress_bar=False)
+
+
+def _rerun(target: Record, options: RunOptions) -> Record:
+    """Run ``options`` again: one benchmark run, or the whole multi-task run and its record of ``target``'s task."""
+    if not is_multitask(target):
+        return run_benchmark(options)
+    records = run_multitask(options, tuple(target["config"][MULTITASK]["tasks"]))
+    return next(r for r in records if r["task"] == target["task"])
 
 
 def find_start(record: Record, init_from: str | None, runs_dir: Path, records_dirs: Sequence[Path]) -> Start | None:
@@ -278,7 +303,7 @@ def reproduce(record_id: str, records_dir: Path, seeds: Sequence[int] | None = N
     with tempfile.TemporaryDirectory(prefix="zoo-reproduce-") as scratch:
         rerun_dir = Path(scratch) / "records"
         for target, options in zip(targets, plans, strict=True):
-            rerun = run_benchmark(dataclasses.replace(options, records_dir=rerun_dir, runs_dir=Path(scratch) / "runs"))
+            rerun = _rerun(target, dataclasses.replace(options, records_dir=rerun_dir, runs_dir=Path(scratch) / "runs"))
             tolerance = tolerance_for(target, rerun, group_of(target, records))
             checks = compare(target, rerun, tolerance)
             extra = _same_predictions(target, rerun, Path(records_dir), rerun_dir)

@@ -99,6 +99,9 @@ def test_a_multitask_run_writes_one_valid_record_per_task(tmp_path: Path, monkey
     assert "(multitask checkpoint, its sentiment part): loaded encoder, head" in capsys.readouterr().out
     transfer = json.loads((tmp_path / "records" / "sentiment.jsonl").read_text().splitlines()[-1])
     assert transfer["model"].startswith("zoo-tiny←multitask@") and transfer["init_from"]["record"] == records[0]["id"]
+    assert main(["reproduce", records[1]["id"], "--records-dir", str(tmp_path / "records")]) == 0
+    out = capsys.readouterr().out
+    assert "tolerance: exact" in out and "verdict: reproduced" in out
 
 
 def test_multitask_needs_the_builtin_suite(capsys: pytest.CaptureFixture[str]) -> None:
@@ -127,13 +130,3 @@ def test_the_checkpoint_names_every_task_and_loads_safely(tmp_path: Path) -> Non
                        state["tasks.vqa.net.encoder.blocks.0.attn.qkv.weight"])
     with pytest.raises(CheckpointError, match="a checkpoint of task 'multitask', not of task 'sentiment'"):
         load_checkpoint(tmp_path / "mt.ckpt", expected_task="sentiment")
-
-
-def test_reproduce_says_it_cannot_rerun_a_multitask_record_yet() -> None:
-    from benchmarks.reproduce import CannotReproduce, plan
-    from tests.records import example_record
-
-    record = example_record(model="zoo-tiny-multitask")
-    record["config"] = {**record["config"], "multitask": {"tasks": list(TWO)}}
-    with pytest.raises(CannotReproduce, match="a multi-task record: zoo reproduce does not re-run"):
-        plan(record)
