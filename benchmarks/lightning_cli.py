@@ -238,13 +238,15 @@ class ZooCLI(LightningCLI):
         the like), said in one line; any other model setting given here that differs from the checkpoint is a
         ``ValueError`` naming the flag (sizes and the tokenizer are the checkpoint's), or, for a training-only
         setting, a note that it is not used."""
+        from tasks.core.sizing import merge_options
+
         defaults = {n: p.default for n, p in inspect.signature(self.model_class.__init__).parameters.items()}
         options = dict(saved.get("options") or {})
         changed = []
         for name, value in dict(given.get("options") or {}).items():
             if name in EVAL_OPTIONS:
                 base = config.get(name)
-                merged = {**base, **value} if isinstance(base, dict) and isinstance(value, dict) else value
+                merged = merge_options({name: base}, {name: value})[name]  # decoding: only the keys given
                 if merged != base:
                     options[name] = merged
                     changed.append(f"{name} {_differences(base, merged)}")

@@ -25,7 +25,7 @@ import torch
 import zoo
 from tasks import TASKS, get_finetune
 from tasks.core import pretrained
-from tasks.core.contract import Optim, config_to_dict, warmup_cosine
+from tasks.core.contract import config_to_dict, warmup_cosine
 
 GROUPS = {"text": ("net.text.",), "image": ("net.image.",), "audio": ("net.audio.",),
           "encoder": ("net.encoder.", "net.whisper.encoder.", "net.embedding.", "net.second."),
@@ -55,14 +55,12 @@ def build_config(task: str, preset: str, backbone: Mapping[str, Any] | None, opt
     unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(config)})
     if unknown:
         raise ValueError(f"model.options: unknown {task} Config field(s) {', '.join(unknown)}")
-    for name, value in list(changes.items()):  # a nested Config (decoding): the preset's, with these keys changed
+    for name, value in list(changes.items()):  # a nested Config (optim, decoding): the preset's, these keys changed
         current = getattr(config, name)
-        if name != "optim" and isinstance(value, Mapping) and dataclasses.is_dataclass(current):
+        if isinstance(value, Mapping) and dataclasses.is_dataclass(current):
             changes[name] = dataclasses.replace(current, **value)
-    optim = {**dataclasses.asdict(config.optim), **dict(changes.pop("optim", None) or {})}
     if lr is not None:
-        optim["lr"] = lr
-    changes["optim"] = Optim(**optim)
+        changes["optim"] = dataclasses.replace(changes.get("optim", config.optim), lr=lr)
     if backbone:
         changes["model"] = {**config.model, **dict(changes.get("model") or {}), **dict(backbone)}
     if audio_checkpoint:  # loaded by FineTune (tasks.core.pretrained); whisper's weights expect raw log-mel

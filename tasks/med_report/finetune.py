@@ -81,10 +81,10 @@ class MedReportAdapter(Adapter):
                 rows = [{**self.inputs(row, path.parent, columns), "report": ""} for row in table]
                 from_tables += rows
                 wheres += [row["_where"] for row in table]
-                check_unique_ids(from_tables, wheres, "predict")
                 examples += rows
             else:
                 examples.append({"id": str(path), "image_path": str(path), "indication": "", "report": ""})
+        check_unique_ids(from_tables, wheres, "predict")
         return examples
 
     def predict(self, module: Any, batch: dict) -> list[dict]:

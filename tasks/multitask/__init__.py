@@ -28,7 +28,7 @@ from torch import nn
 import zoo
 import zoo.config
 from tasks import get_task
-from tasks.core.contract import Optim, TaskModule, config_to_dict, warmup_cosine
+from tasks.core.contract import Optim, TaskModule, batch_size_of, config_to_dict, warmup_cosine
 
 TASKS = ("sentiment", "captioning", "vqa", "med_report", "asr")
 POSITIONS = 80  # text positions of the shared embedder and decoder: the longest task text (med_report's 72 tokens)
@@ -60,8 +60,6 @@ class Config:
     optim: Optim = Optim(lr=2e-3, batch_size=32, max_epochs=1, max_steps=60)
 
     def __post_init__(self) -> None:
-        if isinstance(self.optim, Mapping):
-            object.__setattr__(self, "optim", Optim(**self.optim))
         object.__setattr__(self, "tasks", tuple(self.tasks))
         unknown = sorted(set(self.tasks) - set(TASKS)) + sorted(set(self.loss_weights) - set(self.tasks))
         if unknown or not self.tasks:
@@ -215,7 +213,7 @@ class MultiTaskModule(pl.LightningModule):
         loss = self.tasks[name].step(fit_images(inner), "train")
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite {name} training loss {loss.item()} at step {self.global_step}")
-        self.log(f"train/{name}/loss", loss, batch_size=_batch_size(inner))
+        self.log(f"train/{name}/loss", loss, batch_size=batch_size_of(inner))
         return loss * float(self.config.loss_weights.get(name, 1.0))
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -280,12 +278,6 @@ def fit_images(batch: Mapping[str, Any]) -> Mapping[str, Any]:
     resized = torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
                                               align_corners=False)
     return {**batch, "image": resized}
-
-
-def _batch_size(batch: Mapping[str, Any]) -> int:
-    from tasks.core.contract import batch_size_of
-
-    return batch_size_of(batch)
 
 
 def train_sizes(datamodules: Mapping[str, Any]) -> dict[str, int]:
