@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +28,7 @@ import zoo
 import zoo.config
 from tasks import get_task
 from tasks.core.contract import Optim, TaskModule, batch_size_of, config_to_dict, warmup_cosine
+from tasks.multitask.mixture import MixtureLoader, mixture  # noqa: F401  (the package API)
 
 TASKS = ("sentiment", "captioning", "vqa", "med_report", "asr")
 POSITIONS = 80  # text positions of the shared embedder and decoder: the longest task text (med_report's 72 tokens)
@@ -149,41 +149,6 @@ def tie(modules: Mapping[str, TaskModule]) -> None:
                                      f"({tuple(theirs[key].shape) if key in theirs else 'missing'} vs "
                                      f"{tuple(ours[key].shape) if key in ours else 'missing'})")
             setattr(module.net, group, shared)
-
-
-def mixture(sizes: Mapping[str, int], temperature: float) -> dict[str, float]:
-    """P(task) ∝ size ** (1 / temperature)."""
-    weights = {name: size ** (1.0 / temperature) for name, size in sizes.items()}
-    total = sum(weights.values())
-    return {name: w / total for name, w in weights.items()}
-
-
-class MixtureLoader:
-    """One epoch: ``sum(len(loader))`` steps, each the next batch of one task drawn by ``probabilities`` (a seeded
-    draw per epoch); a task's loader restarts when it runs out. Yields ``(task, batch)``."""
-
-    def __init__(self, loaders: Mapping[str, Any], probabilities: Mapping[str, float], seed: int) -> None:
-        self.loaders, self.probabilities, self.seed, self.epoch = dict(loaders), dict(probabilities), seed, 0
-
-    def __len__(self) -> int:
-        return sum(len(loader) for loader in self.loaders.values())
-
-    def __iter__(self) -> Iterator[tuple[str, Any]]:
-        rng = random.Random(self.seed * 1_000_003 + self.epoch)
-        self.epoch += 1
-        names = list(self.loaders)
-        weights = [self.probabilities[n] for n in names]
-        iterators: dict[str, Iterator[Any]] = {}
-        for _ in range(len(self)):
-            name = rng.choices(names, weights)[0]
-            if name not in iterators:
-                iterators[name] = iter(self.loaders[name])
-            try:
-                batch = next(iterators[name])
-            except StopIteration:
-                iterators[name] = iter(self.loaders[name])
-                batch = next(iterators[name])
-            yield name, batch
 
 
 class MultiTaskModule(pl.LightningModule):
