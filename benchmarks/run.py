@@ -49,7 +49,8 @@ from tasks import get_task
 from tasks.core.contract import batch_size_of, check_batch, config_to_dict
 from tasks.core.checkpoints import check_compatible, check_same_config, load_checkpoint
 from tasks.core.resume import ResumePoint, resumable
-from tasks.core.transfer import file_sha256, load_groups, loaded_weights, module_data
+from tasks.core.transfer import (adopt_start, extend_vocabulary, file_sha256, load_groups, loaded_weights,
+                                 module_data, start_settings)
 from tasks.metrics.gather import gather_rows
 
 NUM_SAMPLES = 8  # test predictions copied into the record's samples (the HTML gallery shows them)
@@ -171,12 +172,16 @@ def run_benchmark(options: RunOptions) -> dict:
     if options.init_from is not None and options.model == "majority":
         raise ValueError("--init-from: the majority baseline has no weights to start from a checkpoint")
     config = build_config(options, bench)
+    settings, start_tokenizer = ({}, None) if options.init_from is None or options.model != "zoo" else \
+        start_settings(options.init_from.path, options.task)
+    config = adopt_start(config, settings)
     if not bench.builtin and not getattr(config, "data_dir", None):
         raise ValueError(f"benchmark {bench.name!r} needs --data-dir: {bench.data_hint}")
     check_outputs(options)
     pl.seed_everything(options.seed, workers=True, verbose=False)
     datamodule = task.DataModule(config, seed=options.seed, num_workers=None)  # workers, pinned memory by device
     datamodule.setup("fit")
+    datamodule.tokenizer = extend_vocabulary(datamodule.tokenizer, start_tokenizer)
     if options.model == "majority":
         return run_majority(options, bench, task, config, datamodule, started)
     module = task.Module(config, datamodule.tokenizer.to_dict(), **datamodule.module_kwargs())

@@ -96,7 +96,7 @@ def test_a_multitask_run_writes_one_valid_record_per_task(tmp_path: Path, monkey
     assert "verdict: the predictions give exactly the recorded metrics" in capsys.readouterr().out
     assert main(["bench", "sentiment", "--recipe", "smoke", "--init-from", records[0]["id"], "--records-dir",
                  str(tmp_path / "records"), "--runs-dir", str(tmp_path / "runs"), "--no-progress"]) == 0
-    assert "(multitask checkpoint, its sentiment part): loaded encoder, head" in capsys.readouterr().out
+    assert "(multitask checkpoint, its sentiment part): loaded text, encoder, head;" in capsys.readouterr().out
     transfer = json.loads((tmp_path / "records" / "sentiment.jsonl").read_text().splitlines()[-1])
     assert transfer["model"].startswith("zoo-tiny←multitask@") and transfer["init_from"]["record"] == records[0]["id"]
     assert main(["reproduce", records[1]["id"], "--records-dir", str(tmp_path / "records")]) == 0

@@ -102,7 +102,7 @@ class Config:
     arch: str = "zoo"  # "zoo" (shared backbone) or "whisper" (reference model)
     preset: str = "small"
     model: dict = field(default_factory=dict)  # zoo.ModelConfig overrides, e.g. {"width": 192}
-    tokenizer: str = "char"  # "char" (bytes of the normalised text) or "bpe" (whisper's GPT-2 BPE)
+    tokenizer: str = "char"  # "char" (bytes of the normalised text), "bpe" (whisper's GPT-2 BPE) or "word" (train words)
     max_audio_seconds: float | None = None
     on_long: str = "error"
     max_target_tokens: int | None = None  # decoder positions; a longer transcript is an error
@@ -132,7 +132,7 @@ class Config:
             object.__setattr__(self, "decoding", seq2seq.Decoding(max_new_tokens=self.max_target_tokens))
         elif isinstance(self.decoding, Mapping):  # from a record or a checkpoint's hyper-parameters
             object.__setattr__(self, "decoding", seq2seq.Decoding(**self.decoding))
-        choices = {"arch": ("zoo", "whisper"), "tokenizer": ("char", "bpe"), "on_long": ("error", "truncate"),
+        choices = {"arch": ("zoo", "whisper"), "tokenizer": ("char", "bpe", "word"), "on_long": ("error", "truncate"),
                    "normalizer": NORMALIZERS, "builtin_size": tuple(asr_data.TTS_SIZES),
                    "feature_norm": ("train", "none"), "ctc_decoding": CTC_DECODINGS}
         for name, allowed in choices.items():
@@ -231,6 +231,13 @@ PRESETS = {"smoke": tiny, "quick": quick, "standard": standard, "gpu": gpu}
 
 
 # ---------------------------------------------------------------- data
+def build_tokenizer(config: Config, train_texts: Sequence[str]) -> Any:
+    """The ``config.tokenizer`` tokenizer; ``word``: every word of the normalised train transcripts."""
+    if config.tokenizer == "word":
+        return zoo.WordTokenizer.train([normalize_transcript(t, config.split_digits) for t in train_texts])
+    return zoo.ByteTokenizer() if config.tokenizer == "char" else zoo.WhisperBPETokenizer()
+
+
 class DataModule(ConfigDataModule):
     """Builds the splits and the tokenizer; batches carry ``audio``, ``audio_mask``, ``target``, ``target_mask``,
     ``reference`` (normalised transcripts) and ``id``."""
@@ -244,7 +251,7 @@ class DataModule(ConfigDataModule):
             return
         c = self.config
         data, self.fingerprint = asr_data.load_splits(c.benchmark, c.data_dir, c.val_size, c.builtin_size)
-        self.tokenizer = zoo.ByteTokenizer() if c.tokenizer == "char" else zoo.WhisperBPETokenizer()
+        self.tokenizer = build_tokenizer(c, data["train"]["text"])
         self.splits = {split: asr_data.Utterances(rows, c, self.tokenizer) for split, rows in data.items()}
         if c.feature_norm == "train":
             self.feature_stats = asr_data.feature_stats(data["train"])

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import zoo
 from tasks import asr
 from tasks.asr import data as asr_data
 from tasks.core import seq2seq
@@ -46,7 +45,7 @@ class ASRAdapter(Adapter):
         return asr_data.load_splits(config.benchmark, config.data_dir, config.val_size, config.builtin_size)[0]
 
     def info(self, config: Any, train: Any) -> dict:
-        tokenizer = zoo.ByteTokenizer() if config.tokenizer == "char" else zoo.WhisperBPETokenizer()
+        tokenizer = asr.build_tokenizer(config, train["text"])
         stats = asr_data.feature_stats(train) if config.feature_norm == "train" else None
         return {"tokenizer": tokenizer.to_dict(), "feature_stats": stats}
 

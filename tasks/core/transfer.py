@@ -12,6 +12,7 @@ first part.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -21,6 +22,7 @@ from typing import Any
 
 import torch
 
+import zoo
 from tasks.core.checkpoints import checkpoint_task, load_checkpoint
 from tasks.core.finetune import TOKENIZER_GROUPS, group_of
 
@@ -77,27 +79,54 @@ def load_groups(module: torch.nn.Module, checkpoint_path: str | Path, task: str,
     loaded: list[str] = []
     skipped: dict[str, str] = {}
     updates: dict[str, torch.Tensor] = {}
+    rows = extended_rows(source_tokenizer, tokenizer)  # (start vocabulary, ours) when ours extends the start's
     for group, names in by_group.items():
+        fitted = {n: fit_rows(theirs[n], ours[n], rows) for n in names if n in theirs}
         if part != task and group in ("head", BUFFERS):
             skipped[group] = f"re-initialised: a {part} checkpoint" if part == source_task else \
                 f"re-initialised: the {source_task} checkpoint's {part} part"
-        elif group in TOKENIZER_GROUPS and source_tokenizer != tokenizer:
+        elif group in TOKENIZER_GROUPS and source_tokenizer != tokenizer and rows is None:
             skipped[group] = "different tokenizer"
         elif group == "head" and list(source_classes) != list(classes):
             skipped[group] = "re-initialised: a different label set or answer vocabulary"
-        elif any(n not in theirs or theirs[n].shape != ours[n].shape for n in names):
-            bad = next(n for n in names if n not in theirs or theirs[n].shape != ours[n].shape)
+        elif any(fitted.get(n) is None for n in names):
+            bad = next(n for n in names if fitted.get(n) is None)
             skipped[group] = (f"{bad} not in the checkpoint" if bad not in theirs else
                               f"{bad} is {tuple(theirs[bad].shape)} there, {tuple(ours[bad].shape)} here")
         else:
             loaded.append(group)
-            updates |= {n: theirs[n] for n in names}
+            updates |= fitted
     module.load_state_dict(updates, strict=False)
     reasons = "; ".join(f"{g} ({why})" for g, why in skipped.items()) or "none"
     what = f"{source_task} checkpoint" + ("" if part == source_task else f", its {part} part")
     LOG.info(f"zoo: init from {checkpoint_path} ({what}): loaded {', '.join(loaded) or 'nothing'}; "
              f"not loaded: {reasons}")
     return {"task": source_task, "loaded": loaded, "not_loaded": skipped}
+
+
+def extended_rows(start: Any, ours: Any) -> tuple[int, int] | None:
+    """(start vocabulary size, ours) when both are word vocabularies and ours begins with the start's words in their
+    ids (``extend_vocabulary``) and is larger; else None."""
+    if not (isinstance(start, Mapping) and isinstance(ours, Mapping) and start.get("kind") == ours.get("kind") == "word"):
+        return None
+    theirs, mine = list(start["vocab"]), list(ours["vocab"])
+    if len(mine) <= len(theirs) or mine[: len(theirs)] != theirs or start.get("lowercase") != ours.get("lowercase"):
+        return None
+    return len(theirs), len(mine)
+
+
+def fit_rows(theirs: torch.Tensor, ours: torch.Tensor, rows: tuple[int, int] | None) -> torch.Tensor | None:
+    """The start's tensor as this model's: itself when the shapes are equal; for a token-indexed tensor of an
+    extended vocabulary (``rows``), ours with the start's rows in their ids (the new words keep their fresh init);
+    None when it does not fit."""
+    if theirs.shape == ours.shape:
+        return theirs
+    if rows is None or theirs.ndim != ours.ndim or theirs.ndim == 0 or theirs.shape[1:] != ours.shape[1:] or \
+            (theirs.shape[0], ours.shape[0]) != rows:
+        return None
+    fitted = ours.detach().clone()
+    fitted[: rows[0]] = theirs
+    return fitted
 
 
 def module_data(module: torch.nn.Module) -> tuple[Any, list[Any]]:
@@ -109,3 +138,45 @@ def module_data(module: torch.nn.Module) -> tuple[Any, list[Any]]:
 def loaded_weights(report: Mapping[str, Any]) -> list[str]:
     """The parameter groups a start really loaded (buffers alone are no transfer)."""
     return [group for group in report["loaded"] if group != BUFFERS]
+
+
+ADOPTED = ("model", "image_size", "patch_size", "tokenizer")  # Config fields a transfer run takes from its start
+# text lengths a task Module turns into its text positions (taken only when the start's ``model`` does not set them)
+LENGTHS = ("max_length", "max_question_length", "max_answer_length", "max_target_tokens")
+
+
+def start_settings(checkpoint_path: str | Path, task: str) -> tuple[dict[str, Any], Any]:
+    """(the ``ADOPTED`` Config fields and the ``LENGTHS`` that set its text positions, the tokenizer dict) of the
+    zoo checkpoint at ``checkpoint_path`` when it holds a ``task`` model (a ``task`` checkpoint, or a multi-task
+    one's ``task`` part); ``({}, None)`` otherwise: another task's structure is not taken."""
+    checkpoint = load_checkpoint(checkpoint_path)
+    part, _, tokenizer, _ = checkpoint_part(checkpoint, task)
+    if part != task:
+        return {}, None
+    hparams = checkpoint["hyper_parameters"]
+    parts = hparams.get("tasks")
+    config = (parts[task] if isinstance(parts, Mapping) and task in parts else hparams).get("config") or {}
+    names = ADOPTED + (() if "max_text_positions" in (config.get("model") or {}) else LENGTHS)
+    return {name: config[name] for name in names if name in config}, tokenizer
+
+
+def adopt_start(config: Any, settings: Mapping[str, Any]) -> Any:
+    """``config`` with its start's backbone structure (``model``), image grid, text lengths and tokenizer kind, so
+    that every group the start has fits this model; fields this task's Config does not have are left out."""
+    fields = {f.name for f in dataclasses.fields(config)}
+    changes = {name: value for name, value in settings.items() if name in fields and name != "model"}
+    if "model" in settings and "model" in fields:
+        changes["model"] = {**dict(config.model), **dict(settings["model"])}
+    try:
+        return dataclasses.replace(config, **changes)
+    except ValueError as error:
+        raise ValueError(f"--init-from: this task's Config cannot take the start's settings: {error}") from None
+
+
+def extend_vocabulary(own: Any, start: Mapping[str, Any] | None) -> Any:
+    """When both are word vocabularies: the start's words in their ids, then ``own``'s other words (so the start's
+    token-indexed rows load, ``load_groups``); else ``own`` unchanged."""
+    if not isinstance(own, zoo.WordTokenizer) or not start or start.get("kind") != "word":
+        return own
+    words = dict.fromkeys(start["vocab"]) | dict.fromkeys(own.vocab)
+    return zoo.WordTokenizer(list(words), lowercase=bool(start.get("lowercase", True)))

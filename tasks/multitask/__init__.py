@@ -3,7 +3,8 @@
 Each task keeps its own Config, DataModule, Module, loss and metrics (``tasks/<task>/``); this package builds them
 so that their networks have the same structure, then ties the shared parts to one instance:
 
-* one tokenizer for text in and out: whisper's GPT-2 BPE (offline), in every task;
+* one tokenizer for text in and out: by default a word vocabulary, the union of the tasks' own word vocabularies
+  (each built from its train split by the task's own rule), or whisper's GPT-2 BPE (offline);
 * one text embedder, image embedder (one image size and patch grid), fusion encoder and text decoder;
 * what stays per task: a classification head (sentiment's labels, vqa's answers), asr's audio embedder and CTC head.
 
@@ -37,7 +38,7 @@ IMAGE = {"image_size": 64, "patch_size": 8}  # one image grid for captioning, vq
 BACKBONES = {
     "smoke": {"width": 32, "num_heads": 2, "num_encoder_layers": 1, "num_decoder_layers": 1},
     "quick": {"width": 128, "num_heads": 4, "num_encoder_layers": 2, "num_decoder_layers": 2},
-    "standard": {"width": 192, "num_heads": 4, "num_encoder_layers": 4, "num_decoder_layers": 2},
+    "standard": {"width": 192, "num_heads": 4, "num_encoder_layers": 3, "num_decoder_layers": 2},
     "gpu": {"width": 384, "num_heads": 6, "num_encoder_layers": 6, "num_decoder_layers": 4},
 }
 STRUCTURE = ("width", "num_heads", "num_encoder_layers", "num_decoder_layers", "mlp_ratio", "dropout",
@@ -55,6 +56,7 @@ class Config:
     tasks: tuple[str, ...] = TASKS
     recipe: str = "smoke"  # each task's data and schedule preset (its built-in benchmark)
     backbone: dict = field(default_factory=dict)  # overrides of BACKBONES[recipe]
+    tokenizer: str = "word"  # "word": the union of the tasks' train vocabularies; "bpe": whisper's GPT-2 BPE
     temperature: float = 2.0  # mixture: P(task) ∝ train size ** (1 / temperature); 1: by size, large: uniform
     loss_weights: dict = field(default_factory=dict)  # task → loss weight (default 1)
     optim: Optim = Optim(lr=2e-3, batch_size=32, max_epochs=1, max_steps=60)
@@ -66,12 +68,14 @@ class Config:
             raise ValueError(f"tasks: unknown or no task(s) {unknown} (known: {', '.join(TASKS)})")
         if self.recipe not in BACKBONES:
             raise ValueError(f"recipe: unknown {self.recipe!r} (known: {', '.join(BACKBONES)})")
+        if self.tokenizer not in ("word", "bpe"):
+            raise ValueError(f"tokenizer: must be 'word' or 'bpe', got {self.tokenizer!r}")
         if not self.temperature > 0:
             raise ValueError(f"temperature: must be > 0, got {self.temperature}")
 
     def shared_model(self) -> dict[str, Any]:
         """Every structural ModelConfig field of the one backbone."""
-        full = zoo.config.config_to_dict(zoo.preset("small", **BACKBONES[self.recipe], **dict(self.backbone),
+        full = zoo.config.config_to_dict(zoo.preset("small", **{**BACKBONES[self.recipe], **dict(self.backbone)},
                                                     image_stem="patch", text_conv_kernel=0,
                                                     max_text_positions=POSITIONS))
         return {name: full[name] for name in STRUCTURE}
@@ -83,7 +87,7 @@ PRESET_STEPS = {"smoke": 60, "quick": 1500, "standard": 12000, "gpu": 40000}
 def preset(recipe: str, tasks: Sequence[str] = TASKS) -> Config:
     """The multi-task recipe of that name: the backbone of ``BACKBONES`` and a step budget for all tasks together."""
     batch = 16 if recipe == "smoke" else 32
-    return Config(tasks=tuple(tasks), recipe=recipe,
+    return Config(tasks=tuple(tasks), recipe=recipe, temperature=2.0 if recipe == "smoke" else 3.0,
                   optim=Optim(lr=3e-3 if recipe == "smoke" else 1e-3, batch_size=batch, max_epochs=1000,
                               max_steps=PRESET_STEPS[recipe], warmup_fraction=0.05))
 
@@ -102,7 +106,7 @@ def task_config(config: Config, name: str) -> Any:
     fields = {f.name for f in dataclasses.fields(base)}
     changes |= {k: v for k, v in IMAGE.items() if k in fields}
     if "tokenizer" in fields:
-        changes["tokenizer"] = "bpe"
+        changes["tokenizer"] = config.tokenizer
     lengths = {"sentiment": {"max_length": POSITIONS}, "vqa": {"max_question_length": POSITIONS},
                "asr": {"max_target_tokens": POSITIONS}}.get(name, {})
     changes |= lengths
@@ -112,21 +116,36 @@ def task_config(config: Config, name: str) -> Any:
 
 
 def build(config: Config, seed: int = 0) -> tuple[dict[str, Any], dict[str, TaskModule], dict[str, Any]]:
-    """Task Configs, DataModules (set up) and Modules whose shared groups are one instance."""
-    tokenizer = zoo.WhisperBPETokenizer()
-    configs, datamodules, modules = {}, {}, {}
+    """Task Configs, DataModules (set up, all with the one tokenizer) and Modules whose shared groups are one
+    instance."""
+    configs, datamodules = {}, {}
     for name in config.tasks:
         task = get_task(name)
         configs[name] = task_config(config, name)
         dm = task.DataModule(configs[name], seed=seed, num_workers=0)
         dm.setup("fit")
         dm.batch_size = config.optim.batch_size
-        if dm.tokenizer.to_dict() != tokenizer.to_dict():  # vqa trains a word vocabulary; its collate reads this
-            dm.tokenizer = tokenizer
         datamodules[name] = dm
-        modules[name] = task.Module(configs[name], tokenizer.to_dict(), **dm.module_kwargs())
+    tokenizer = shared_tokenizer(config, [dm.tokenizer for dm in datamodules.values()])
+    modules = {}
+    for name, dm in datamodules.items():
+        dm.tokenizer = tokenizer  # every collate encodes with it (vqa's own is always a word vocabulary)
+        modules[name] = get_task(name).Module(configs[name], tokenizer.to_dict(), **dm.module_kwargs())
     tie(modules)
     return configs, datamodules, modules
+
+
+def shared_tokenizer(config: Config, own: Sequence[Any]) -> Any:
+    """The run's one tokenizer: whisper's BPE, or the words of the tasks' own word vocabularies ``own`` in order
+    (each vocabulary's words most frequent first, a word once, at its first place)."""
+    if config.tokenizer == "bpe":
+        return zoo.WhisperBPETokenizer()
+    words: dict[str, None] = {}
+    for tokenizer in own:
+        if not isinstance(tokenizer, zoo.WordTokenizer):
+            raise ValueError(f"tokenizer: a task built a {type(tokenizer).__name__}, not a word vocabulary")
+        words |= dict.fromkeys(tokenizer.vocab)
+    return zoo.WordTokenizer(list(words))
 
 
 def tie(modules: Mapping[str, TaskModule]) -> None:
