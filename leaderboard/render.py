@@ -4,7 +4,8 @@ Everything is computed from the records (and, for the 95% interval of single-see
 their predictions files): a section per task, a table per (benchmark, split, primary
 metric), one ranked row per (model, recipe, precision, device kind, task version) group.
 Published references follow the measured rows of their table, below a marker row, and are
-never ranked. `leaderboard.html` renders the same tables as a static page with charts.
+never ranked. After them, where there are multi-task records, the sharing comparison (`leaderboard.sharing`).
+`leaderboard.html` renders the same tables as a static page with charts.
 A board can join the published records with the user's own (`load_board`); those rows are marked "(yours)".
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from leaderboard import sharing
 from leaderboard.formatting import (
     cell,
     direction,
@@ -193,6 +195,29 @@ def render_markdown(records: list[Record], references: tuple[Reference, ...] = R
             task = key.task
             parts.append(f"## {cell(task)}\n")
         parts.append(_markdown_table(key, rows, references, intervals or {}))
+    section = markdown_sharing(records)
+    return "\n".join(parts + ([section] if section else []))
+
+
+def markdown_sharing(records: list[Record]) -> str:
+    """The sharing section (run summaries, then a table per benchmark); "" without multi-task records."""
+    tables = sharing.sharing_tables(records)
+    if not tables:
+        return ""
+    parts = [f"## {sharing.TITLE}", "", sharing.NOTE, ""]
+    for summary in sharing.run_summaries(records):
+        parts += [f"### {cell(sharing.run_title(summary))}", ""]
+        if not summary.missing:
+            header = sharing.RUN_HEADER
+            parts += [_line(header), _line(["---"] * len(header)),
+                      *[_line([cell(text) for text in cells]) for cells in sharing.run_cells(summary)], ""]
+        parts += [sharing.run_line(summary), ""]
+    for key, rows in tables.items():
+        header = sharing.header_cells(key)
+        parts += [f"### {cell(sharing.title(key))}", "", _line([cell(text) for text in header]),
+                  _line(["---"] * len(header)),
+                  *[_line([cell(text) for text in sharing.row_cells(key, row)]) for row in rows], ""]
+        parts += [f"- {line}" for line in sharing.target_lines(key, rows)] + [""]
     return "\n".join(parts)
 
 

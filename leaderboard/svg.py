@@ -1,8 +1,9 @@
-"""Inline SVG scatter charts for the HTML leaderboard, written as text (no JavaScript, no library).
+"""Inline SVG charts for the HTML leaderboard, written as text (no JavaScript, no library).
 
 `scatter_chart` draws one point per record: x = wall seconds (log scale when the values span
 more than a factor LOG_SPAN), y = the primary metric, one colour per series (model) with a
-legend. Every text is escaped with `html.escape`.
+legend. `interval_chart` draws a mean ± std per category (the sharing comparison's kinds).
+Every text is escaped with `html.escape`.
 """
 
 from __future__ import annotations
@@ -104,6 +105,46 @@ def scatter_chart(points: Sequence[Point], title: str, y_label: str,
         f'{escape(y_label)}</text>',
         *_legend(series),
     ]
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{WIDTH}" height="{HEIGHT}" '
+            f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">'
+            f'<title>{escape(title)}</title>{"".join(parts)}</svg>')
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One category on an interval chart: its label, mean, std (None: no error bar) and a tooltip."""
+
+    label: str
+    mean: float
+    std: float | None
+    tooltip: str
+
+
+def interval_chart(items: Sequence[Interval], title: str, y_label: str, y_format: Callable[[float], str]) -> str:
+    """An `<svg>` element: a dot at each category's mean with a ± std error bar, categories along x."""
+    if not items:
+        raise ValueError("interval_chart needs at least one item")
+    plot_w, plot_h = WIDTH - LEFT - 20, HEIGHT - TOP - BOTTOM
+    y_lo, y_hi = _linear_domain([v for i in items for v in (i.mean - (i.std or 0.0), i.mean + (i.std or 0.0))])
+
+    def py(v: float) -> float:
+        return round(TOP + (1 - (v - y_lo) / (y_hi - y_lo)) * plot_h, 2)
+
+    parts = [f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" class="plot"/>']
+    for tick in [t for t in nice_ticks(y_lo, y_hi) if y_lo <= t <= y_hi]:
+        parts.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{py(tick)}" y2="{py(tick)}" class="grid"/>'
+                     f'<text x="{LEFT - 6}" y="{py(tick) + 4}" text-anchor="end">{escape(y_format(tick))}</text>')
+    for index, item in enumerate(items):
+        x, colour = round(LEFT + (index + 0.5) * plot_w / len(items), 2), PALETTE[index % len(PALETTE)]
+        if item.std is not None:
+            low, high = py(item.mean - item.std), py(item.mean + item.std)
+            parts.append(f'<path d="M{x - 6} {low}H{x + 6}M{x} {low}V{high}M{x - 6} {high}H{x + 6}" '
+                         f'stroke="{colour}" stroke-width="2" fill="none" class="error"/>')
+        parts.append(f'<circle cx="{x}" cy="{py(item.mean)}" r="6" fill="{colour}" class="point">'
+                     f'<title>{escape(item.tooltip)}</title></circle>'
+                     f'<text x="{x}" y="{TOP + plot_h + 16}" text-anchor="middle">{escape(item.label)}</text>')
+    parts.append(f'<text transform="translate(14 {TOP + plot_h / 2}) rotate(-90)" text-anchor="middle">'
+                 f'{escape(y_label)}</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{WIDTH}" height="{HEIGHT}" '
             f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}">'
             f'<title>{escape(title)}</title>{"".join(parts)}</svg>')

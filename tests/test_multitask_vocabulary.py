@@ -67,7 +67,8 @@ def test_extend_vocabulary_puts_the_start_words_first() -> None:
     start = zoo.WordTokenizer.train(["old words"]).to_dict()
     extended = extend_vocabulary(own, start)
     assert extended.vocab[: len(start["vocab"])] == start["vocab"]
-    assert set(extended.vocab) == set(own.vocab) | set(start["vocab"]) and len(set(extended.vocab)) == len(extended.vocab)
+    assert set(extended.vocab) == set(own.vocab) | set(start["vocab"])
+    assert len(set(extended.vocab)) == len(extended.vocab)
     assert extend_vocabulary(own, zoo.ByteTokenizer().to_dict()) is own
     assert extend_vocabulary(zoo.ByteTokenizer(), start).to_dict() == zoo.ByteTokenizer().to_dict()
 

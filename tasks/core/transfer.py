@@ -107,7 +107,8 @@ def load_groups(module: torch.nn.Module, checkpoint_path: str | Path, task: str,
 def extended_rows(start: Any, ours: Any) -> tuple[int, int] | None:
     """(start vocabulary size, ours) when both are word vocabularies and ours begins with the start's words in their
     ids (``extend_vocabulary``) and is larger; else None."""
-    if not (isinstance(start, Mapping) and isinstance(ours, Mapping) and start.get("kind") == ours.get("kind") == "word"):
+    if not (isinstance(start, Mapping) and isinstance(ours, Mapping)) or \
+            not start.get("kind") == ours.get("kind") == "word":
         return None
     theirs, mine = list(start["vocab"]), list(ours["vocab"])
     if len(mine) <= len(theirs) or mine[: len(theirs)] != theirs or start.get("lowercase") != ours.get("lowercase"):
