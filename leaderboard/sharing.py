@@ -35,7 +35,7 @@ PARAMETER_SHARE = 0.40  # a multi-task run has ≤ 40% of the five single-task r
 NONE = "—"
 RUN_HEADER = ["", "seeds (n)", "params (mean)", "wall s (mean)"]  # the columns of a run summary table
 TITLE = "Sharing: single-task, multi-task, multi-task → fine-tuned"  # the section's heading
-NOTE = ("One backbone for every task (issue 27): per benchmark, the zoo model trained on that task alone "
+NOTE = ("One backbone for every task: per benchmark, the zoo model trained on that task alone "
         "(single-task), trained on all tasks at once (multi-task) and fine-tuned on the task from a multi-task "
         "checkpoint, each the mean ± sample std over seeds. A multi-task run's parameters and wall time are the "
         "whole run's (all tasks).")

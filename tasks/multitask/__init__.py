@@ -81,7 +81,10 @@ class Config:
         return {name: full[name] for name in STRUCTURE}
 
 
-PRESET_STEPS = {"smoke": 60, "quick": 1500, "standard": 12000, "gpu": 40000}
+# all tasks' steps together, and validation every n mixture epochs (once or twice a run); standard fits
+# about 45 minutes a seed on 2 CPU cores (docs/recipes/multitask.md)
+PRESET_STEPS = {"smoke": 60, "quick": 1500, "standard": 8000, "gpu": 40000}
+VAL_EVERY = {"smoke": 1, "quick": 2, "standard": 6, "gpu": 2}
 
 
 def preset(recipe: str, tasks: Sequence[str] = TASKS) -> Config:
@@ -89,7 +92,8 @@ def preset(recipe: str, tasks: Sequence[str] = TASKS) -> Config:
     batch = 16 if recipe == "smoke" else 32
     return Config(tasks=tuple(tasks), recipe=recipe, temperature=2.0 if recipe == "smoke" else 3.0,
                   optim=Optim(lr=3e-3 if recipe == "smoke" else 1e-3, batch_size=batch, max_epochs=1000,
-                              max_steps=PRESET_STEPS[recipe], warmup_fraction=0.05))
+                              max_steps=PRESET_STEPS[recipe], warmup_fraction=0.05,
+                              val_every_n_epochs=VAL_EVERY[recipe]))
 
 
 def task_config(config: Config, name: str) -> Any:
