@@ -205,17 +205,24 @@ def run_benchmark(options: RunOptions) -> dict:
         folder.release()
 
 
+def resume_point(folder: RunFolder, task: str, module: pl.LightningModule, config: Any) -> Path | None:
+    """``folder``'s last.ckpt when resuming it, checked first (its task, config and weights' shapes: a one-line
+    ``CheckpointError`` before Lightning meets another run's checkpoint); None for a fresh run."""
+    if not (folder.resumed and folder.last.exists()):
+        return None
+    checkpoint = load_checkpoint(folder.last, expected_task=task)
+    check_same_config(checkpoint, config_to_dict(config), folder.last)
+    check_compatible(module, checkpoint, folder.last)
+    return folder.last
+
+
 def _train_and_test(options: RunOptions, bench: Benchmark, task: ModuleType, config: Any, datamodule: Any,
                     module: pl.LightningModule, model_name: str, folder: RunFolder, started: float,
                     start: dict | None = None) -> dict:
     """Fit (from ``folder``'s last.ckpt when resuming), test, write the record and mark ``folder`` finished; an
     interruption (SIGINT, SIGTERM) raises ``Interrupted`` naming the step and the checkpoint to resume from."""
     last = folder.last
-    resume_from = last if folder.resumed and last.exists() else None
-    if resume_from is not None:  # a one-line error before Lightning meets another task's or recipe's checkpoint
-        checkpoint = load_checkpoint(last, expected_task=options.task)
-        check_same_config(checkpoint, config_to_dict(config), last)
-        check_compatible(module, checkpoint, last)
+    resume_from = resume_point(folder, options.task, module, config)
     meter = RunMeter(task.SPEC.primary_metric, bench.target, task.SPEC.higher_is_better)
     point = ResumePoint(last, options.checkpoint_every_n_steps)
     trainer = _trainer(options, config, folder.path, meter, point)
