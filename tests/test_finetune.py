@@ -128,6 +128,19 @@ def test_init_from_another_task_loads_the_backbone_and_reports_it(
     assert target.is_file()
 
 
+def test_init_from_the_same_task_builds_the_start_structure(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_reviews(tmp_path / "reviews.csv")
+    mapping = ["--data.columns", "text=review,label=stars"]
+    source = fit("sentiment", data, tmp_path / "first", *mapping, "--model.backbone", '{"width": 48, "num_heads": 2}')
+    capsys.readouterr()
+    tuned = fit("sentiment", data, tmp_path / "second", *mapping, "--model.init_from", str(source))
+    out = capsys.readouterr().out
+    assert f"built at the structure of {source}" in out
+    assert "(sentiment checkpoint): loaded text, encoder, head; not loaded: none" in out
+    assert load_checkpoint(tuned)["hyper_parameters"]["backbone"]["width"] == 48
+
+
 def test_freeze_leaves_the_frozen_weights_unchanged(tmp_path: Path) -> None:
     data = write_reviews(tmp_path / "reviews.csv")
     mapping = ["--data.columns", "text=review,label=stars"]

@@ -5,6 +5,7 @@ word vocabulary begins with the start's words, so the token-indexed rows load to
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 import zoo
+from benchmarks.cli import main
 from benchmarks.run import RunOptions, resolve_start
 from tasks import get_task
 from tasks import multitask as mt
@@ -115,3 +117,13 @@ def test_a_run_from_a_multitask_checkpoint_takes_its_structure_and_words(tmp_pat
     vocab = run["hyper_parameters"]["tokenizer"]["vocab"]
     assert vocab[: len(start_tokenizer["vocab"])] == start_tokenizer["vocab"] and "luminous" in vocab
     assert "luminous" not in start_tokenizer["vocab"]
+
+    reviews = tmp_path / "reviews.csv"  # zoo fit from the same checkpoint: its structure and words too
+    reviews.write_text("text,label\n" + "".join(f"a luminous gem,1\nsoggy and {i},0\n" for i in range(12)))
+    assert main(["fit", "--task", "sentiment", "--data.path", str(reviews), "--model.init_from", str(checkpoint),
+                 "--trainer.max_steps", "1", "--trainer.default_root_dir", str(tmp_path / "fit"),
+                 "--trainer.enable_progress_bar", "false", "--trainer.logger", "false"]) == 0
+    fitted = load_checkpoint(tmp_path / "fit" / "checkpoints" / "last.ckpt")["hyper_parameters"]
+    assert fitted["backbone"]["width"] == mt.BACKBONES["smoke"]["width"]
+    vocab = json.loads(fitted["data_info"])["tokenizer"]["vocab"]
+    assert vocab[: len(start_tokenizer["vocab"])] == start_tokenizer["vocab"] and "soggy" in vocab

@@ -18,6 +18,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -128,11 +129,15 @@ class FineTune:
             raise ValueError("model.init_from and model.audio_checkpoint both name whisper weights; give one")
         if whisper:
             options, backbone, info = self._for_whisper(whisper[0], preset, backbone, options, lr, info)
+        same_task = source is not None and source.kind == "zoo" and self._for_zoo_start(source.file, backbone,
+                                                                                         options, info)
+        if same_task:
+            options, backbone, info = same_task
         config = build_config(self.TASK, preset, backbone, options, lr, audio_checkpoint)
         super().__init__(config, info["tokenizer"], **{k: v for k, v in info.items() if k not in INFO_ONLY})
         self.hparams.clear()  # the task Module saved its own; keep this class's init arguments only
         self.save_hyperparameters()
-        if whisper:  # what whisper weights changed, so a checkpoint rebuilds the same model without them
+        if whisper or same_task:  # what the start changed, so a checkpoint rebuilds the same model without it
             self.hparams.update(options=options, backbone=backbone, data_info=json.dumps(info))
         self.data_info, self.head_lr = info, head_lr
         self.init_report: dict[str, Any] = {}
@@ -178,6 +183,26 @@ class FineTune:
                          f"{_dims(wanted)} (configured: {_dims(have)})")
                 backbone = {**(backbone or {}), **wanted}
         return options, backbone, info
+
+    def _for_zoo_start(self, path: Path, backbone: dict[str, Any] | None, options: dict[str, Any] | None,
+                       info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
+        """options, backbone and data_info for a zoo checkpoint of this task (a multi-task run's part for it): the
+        start's backbone structure, image grid and text lengths, and a word vocabulary that begins with the start's
+        words (``tasks.core.transfer``), so every group it has fits; logged. None for another task's checkpoint."""
+        from tasks.core.transfer import extend_vocabulary, start_settings  # deferred: transfer imports this module
+
+        settings, start_tokenizer = start_settings(path, self.TASK)
+        if not settings:
+            return None
+        backbone = {**dict(backbone or {}), **dict(settings.get("model") or {})}
+        options = {**dict(options or {}), **{k: v for k, v in settings.items() if k not in ("model", "tokenizer")}}
+        own = zoo.tokenizer_from_dict(info["tokenizer"])
+        tokenizer = extend_vocabulary(own, start_tokenizer)
+        words = f"vocabulary of {tokenizer.vocab_size}, the start's words first" if tokenizer is not own else \
+            "this data's tokenizer (not a word vocabulary like the start's)"
+        LOG.info(f"zoo: built at the structure of {path}: backbone {backbone}; "
+                 f"{', '.join(f'{k} {v}' for k, v in options.items() if k in settings) or 'no other sizes'}; {words}")
+        return options, backbone, {**info, "tokenizer": tokenizer.to_dict()}
 
     def _vit_net(self, flag: str, value: str) -> Any:
         """The backbone whose ViT image embedder takes timm weights; a ValueError when there is none."""

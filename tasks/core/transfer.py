@@ -24,7 +24,8 @@ import torch
 
 import zoo
 from tasks.core.checkpoints import checkpoint_task, load_checkpoint
-from tasks.core.finetune import TOKENIZER_GROUPS, group_of
+from tasks.core.contract import config_to_dict
+from tasks.core.finetune import TOKENIZER_GROUPS, build_config, group_of
 
 LOG = logging.getLogger(__name__)
 BUFFERS = "other"  # state-dict keys outside every parameter group (e.g. the asr feature statistics)
@@ -156,7 +157,12 @@ def start_settings(checkpoint_path: str | Path, task: str) -> tuple[dict[str, An
         return {}, None
     hparams = checkpoint["hyper_parameters"]
     parts = hparams.get("tasks")
-    config = (parts[task] if isinstance(parts, Mapping) and task in parts else hparams).get("config") or {}
+    own = parts[task] if isinstance(parts, Mapping) and task in parts else hparams
+    config = own.get("config")
+    if config is None and "preset" in own:  # a ``zoo fit`` checkpoint keeps what its Config was built from
+        config = config_to_dict(build_config(task, own["preset"], own.get("backbone"), own.get("options"),
+                                             own.get("lr"), None))
+    config = config or {}
     names = ADOPTED + (() if "max_text_positions" in (config.get("model") or {}) else LENGTHS)
     return {name: config[name] for name in names if name in config}, tokenizer
 
