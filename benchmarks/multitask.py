@@ -24,9 +24,9 @@ import lightning.pytorch as pl
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from benchmarks.definitions import get_benchmark
-from benchmarks.interrupts import Interrupted, as_interrupted
+from benchmarks.interrupts import Interrupted
 from benchmarks.run import (NUM_SAMPLES, RunMeter, RunOptions, _prediction_rows, _record, _samples, _trainer,
-                            _write, check_outputs, resume_point)
+                            _write, check_outputs, resume_point, stopped)
 from benchmarks.run_folders import open_run
 from leaderboard.predictions import relative_path
 from leaderboard.schema import config_hash
@@ -85,12 +85,10 @@ def run_multitask(options: RunOptions, tasks: tuple[str, ...] = mt.TASKS) -> lis
             if trainer.received_sigterm:  # during the last test batch: Lightning let the test end
                 raise Interrupted(signal.SIGTERM)
         except BaseException as error:
-            interrupted = as_interrupted(error)
+            interrupted = stopped(error, trainer, stage, point)
             if interrupted is None:
                 raise
-            checkpoint = folder.last if folder.last.is_file() else None
-            raise Interrupted(interrupted.signum, int(trainer.global_step), stage, checkpoint,
-                              point.saved_step if checkpoint is not None else None) from None
+            raise interrupted from None
     except (ValueError, FileNotFoundError):
         if not folder.resumed and not folder.last.exists() and rank_zero_only.rank == 0:
             folder.discard()

@@ -216,6 +216,17 @@ def resume_point(folder: RunFolder, task: str, module: pl.LightningModule, confi
     return folder.last
 
 
+def stopped(error: BaseException, trainer: pl.Trainer, stage: str, point: ResumePoint) -> Interrupted | None:
+    """For ``error`` met while ``stage`` ran: when it is SIGINT or SIGTERM, the ``Interrupted`` naming the step, the
+    stage and the checkpoint to resume from (``point``'s, when written); None for any other error."""
+    interrupted = as_interrupted(error)
+    if interrupted is None:
+        return None
+    checkpoint = point.path if point.path.is_file() else None
+    return Interrupted(interrupted.signum, int(trainer.global_step), stage, checkpoint,
+                       point.saved_step if checkpoint is not None else None)
+
+
 def _train_and_test(options: RunOptions, bench: Benchmark, task: ModuleType, config: Any, datamodule: Any,
                     module: pl.LightningModule, model_name: str, folder: RunFolder, started: float,
                     start: dict | None = None) -> dict:
@@ -235,12 +246,10 @@ def _train_and_test(options: RunOptions, bench: Benchmark, task: ModuleType, con
         if trainer.received_sigterm:  # during the last test batch: Lightning let the test end
             raise Interrupted(signal.SIGTERM)
     except BaseException as error:
-        interrupted = as_interrupted(error)
+        interrupted = stopped(error, trainer, stage, point)
         if interrupted is None:
             raise
-        checkpoint = last if last.is_file() else None
-        raise Interrupted(interrupted.signum, int(trainer.global_step), stage, checkpoint,
-                          point.saved_step if checkpoint is not None else None) from None
+        raise interrupted from None
     metrics = {k.split("/", 1)[1]: float(v) for k, v in results.items() if k.startswith("test/")}
     accelerator = "cuda" if trainer.accelerator.__class__.__name__.lower().startswith("cuda") else "cpu"
     facts = {"steps": int(trainer.global_step), "epochs": int(trainer.current_epoch),

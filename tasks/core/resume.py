@@ -72,10 +72,9 @@ class ResumableLoader(DataLoader):
         self._pending = dict(state)
 
 
-def resumable(loader: DataLoader) -> ResumableLoader:
-    """``loader`` as a ``ResumableLoader`` sharing its dataset, sampler (or batch sampler) and generator."""
-    if isinstance(loader, ResumableLoader):
-        return loader
+def loader_settings(loader: DataLoader) -> dict[str, Any]:
+    """The ``DataLoader`` arguments of ``loader`` besides its dataset and sampling, for a loader rebuilt around
+    another sampler."""
     kwargs: dict[str, Any] = {
         "collate_fn": loader.collate_fn, "num_workers": loader.num_workers, "pin_memory": loader.pin_memory,
         "timeout": loader.timeout, "worker_init_fn": loader.worker_init_fn, "generator": loader.generator,
@@ -83,6 +82,14 @@ def resumable(loader: DataLoader) -> ResumableLoader:
     }
     if loader.num_workers > 0:
         kwargs["prefetch_factor"] = loader.prefetch_factor
+    return kwargs
+
+
+def resumable(loader: DataLoader) -> ResumableLoader:
+    """``loader`` as a ``ResumableLoader`` sharing its dataset, sampler (or batch sampler) and generator."""
+    if isinstance(loader, ResumableLoader):
+        return loader
+    kwargs = loader_settings(loader)
     if loader.batch_size is None or type(loader.batch_sampler) is not BatchSampler:
         kwargs["batch_sampler"] = loader.batch_sampler
     else:

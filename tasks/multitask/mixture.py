@@ -28,7 +28,7 @@ from typing import Any
 import lightning.pytorch as pl
 from torch.utils.data import BatchSampler, DataLoader, Sampler
 
-from tasks.core.resume import ResumableLoader, ResumePoint, resumable, rng_states, set_rng_states
+from tasks.core.resume import ResumableLoader, ResumePoint, loader_settings, resumable, rng_states, set_rng_states
 
 
 def mixture(sizes: Mapping[str, int], temperature: float) -> dict[str, float]:
@@ -61,13 +61,7 @@ def shard(loader: DataLoader, rank: int, num_ranks: int) -> DataLoader:
     when it has its own); ``loader`` itself for one process."""
     if num_ranks <= 1:
         return loader
-    kwargs: dict[str, Any] = {
-        "collate_fn": loader.collate_fn, "num_workers": loader.num_workers, "pin_memory": loader.pin_memory,
-        "timeout": loader.timeout, "worker_init_fn": loader.worker_init_fn, "generator": loader.generator,
-        "persistent_workers": loader.persistent_workers,
-    }
-    if loader.num_workers > 0:
-        kwargs["prefetch_factor"] = loader.prefetch_factor
+    kwargs = loader_settings(loader)
     if type(loader.batch_sampler) is BatchSampler:
         kwargs.update(batch_size=loader.batch_size, drop_last=loader.drop_last,
                       sampler=RankShard(loader.sampler, rank, num_ranks))
